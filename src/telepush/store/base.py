@@ -1,0 +1,124 @@
+"""The Store protocol: the only door to persistence, spoken in the domain's verbs.
+
+Every backend (SQLite now, PostgreSQL next) implements it and passes the same contract suite
+in ``tests/contract``. Times are aware UTC datetimes passed in by the caller (so tests drive a
+fake clock); durations are plain numbers of seconds. A backend never reads settings.
+
+Queue model: a delivery row is ``pending`` with ``due_at`` = its next attempt time, or
+``sending`` with ``due_at`` = its lease expiry. One index on
+(customer_id, service, status, due_at) serves both: claiming takes rows that are due in either
+state, so an expired lease is reclaimed by the very query that claims new work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from telepush.domain.customer import Customer, CustomerConfig
+from telepush.domain.delivery import (
+    Claimed,
+    Delivery,
+    EnqueueResult,
+    NewDelivery,
+    Outcome,
+    Status,
+)
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    customer_id: str | None = None
+    service: str | None = None
+    status: Status | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Delivery]
+    next_cursor: str | None
+
+
+@runtime_checkable
+class Store(Protocol):
+    # ---- lifecycle -------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect. Does not change the schema (see ``migrate``)."""
+
+    async def close(self) -> None:
+        """Finish pending writes and disconnect."""
+
+    async def migrate(self) -> list[str]:
+        """Bring the schema up to date; return the names of the migrations applied now.
+
+        Safe to run twice and from concurrent processes."""
+
+    async def check_schema(self) -> None:
+        """Raise ``MigrationError`` (saying to run ``telepush migrate``) when behind."""
+
+    # ---- customers -------------------------------------------------------------------
+    async def put_customer(
+        self, customer_id: str, config: CustomerConfig, now: datetime
+    ) -> tuple[Customer, bool]:
+        """Create or replace; secrets encrypted at rest. Returns (customer, created)."""
+
+    async def get_customer(self, customer_id: str) -> Customer | None: ...
+
+    async def list_customers(self) -> list[Customer]: ...
+
+    async def delete_customer(self, customer_id: str, now: datetime) -> bool:
+        """Remove the customer and its secrets; its unfinished deliveries end ``failed`` and
+        every payload of it is erased. False when there was no such customer."""
+
+    # ---- ingest ----------------------------------------------------------------------
+    async def enqueue(self, items: Sequence[NewDelivery]) -> list[EnqueueResult]:
+        """Durably queue ``items`` (committed before returning), one result per item in order.
+
+        - same (customer, service, idempotency_key) as an earlier delivery: that delivery's id
+          and status come back with ``duplicate=True`` and nothing is written;
+        - a ``deleted-trip``: every ``pending`` ``trip`` of the same customer and key becomes
+          ``superseded`` and its payload is erased (deletion wins).
+        Concurrent calls may be committed together (group commit)."""
+
+    # ---- work ------------------------------------------------------------------------
+    async def claim(
+        self,
+        *,
+        now: datetime,
+        worker_id: str,
+        lease_s: float,
+        per_endpoint_limit: int,
+        limit: int,
+    ) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries, at most ``per_endpoint_limit`` in flight per
+        (customer, service) counting live leases of every worker; endpoints are served in
+        turn so none takes another's share. A ``deleted-trip`` is not claimed while a
+        ``trip`` of the same customer and key is being sent. Each claim increments the
+        delivery's attempt count."""
+
+    async def record(self, outcomes: Sequence[Outcome], *, worker_id: str) -> None:
+        """Write attempts and next states in one transaction. A ``trip`` outcome to retry
+        becomes ``superseded`` (payload erased) if a deletion of it has arrived."""
+
+    async def release(self, delivery_ids: Sequence[str], *, worker_id: str, now: datetime) -> None:
+        """Give leases back unsent (graceful stop): pending, due now, attempt not counted."""
+
+    async def next_due_at(self) -> datetime | None:
+        """Earliest ``due_at`` among pending and sending deliveries, for a worker's sleep."""
+
+    # ---- read back and replay ----------------------------------------------------------
+    async def get_delivery(self, delivery_id: str) -> Delivery | None:
+        """The delivery with its attempts, oldest first."""
+
+    async def list_deliveries(
+        self, filt: DeliveryFilter, *, limit: int, cursor: str | None
+    ) -> Page:
+        """Newest first; ``cursor`` is opaque (from a previous page). Attempts not filled."""
+
+    async def retry_delivery(self, delivery_id: str, now: datetime) -> Delivery:
+        """``failed`` -> ``pending``, due now. ``NotFound``; ``Conflict`` if not failed or its
+        payload is gone."""
+
+    async def count_by_status(self) -> dict[Status, int]: ...
