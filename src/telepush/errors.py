@@ -4,7 +4,7 @@
     ├── ConfigError                 bad settings or files (names the setting)
     ├── InvalidInput                bad input from a user; carries ``code`` and ``field``
     │   ├── InvalidPayload          a pushed document fails its service model (422)
-    │   ├── UnknownService          not in the catalogue (404)
+    │   ├── UnknownService          not in the catalogue (422)
     │   └── PayloadTooLarge         body over the configured limit (413)
     ├── NotFound                    unknown customer, delivery or task (404)
     ├── Conflict                    the request contradicts the current state (409)
@@ -56,7 +56,7 @@ class InvalidPayload(InvalidInput):
 
 class UnknownService(InvalidInput):
     code = "unknown_service"
-    http_status = 404
+    http_status = 422
 
 
 class PayloadTooLarge(InvalidInput):

@@ -62,6 +62,10 @@ class _Model(BaseModel):
     )
 
 
+def _both_renew_statuses() -> list[Literal[401, 403]]:
+    return [401, 403]
+
+
 class OAuth2Auth(_Model):
     """OAuth2 client credentials: Basic auth to the token endpoint, bearer token on pushes."""
 
@@ -71,7 +75,7 @@ class OAuth2Auth(_Model):
     client_secret: SecretStr
     headers: dict[str, str] = Field(default_factory=dict)
     params: dict[str, str] = Field(default_factory=dict)
-    renew_on: list[Literal[401, 403]] = Field(default_factory=lambda: [401, 403])
+    renew_on: list[Literal[401, 403]] = Field(default_factory=_both_renew_statuses)
 
     @field_validator("url")
     @classmethod

@@ -1,0 +1,65 @@
+"""Outcome classification: what status codes and errors mean for a delivery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from telepush.domain.delivery import AttemptResult, Claimed, ErrorKind, Status, classify_status
+from telepush.domain.outcome import decide
+from telepush.domain.policy import RetryPolicy
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+POLICY = RetryPolicy.from_shape({"delays": ["1m"], "thenEvery": None, "jitter": 0})
+
+
+def claimed(attempt: int = 1) -> Claimed:
+    return Claimed("d1", "c1", "trip", "k", b"{}", T0, attempt, 1)
+
+
+@pytest.mark.parametrize(
+    "code,accepted,expected",
+    [
+        (200, "200", None),
+        (201, "200", ErrorKind.HTTP_STATUS),
+        (204, "200", ErrorKind.HTTP_STATUS),
+        (201, "2xx", None),
+        (299, "2xx", None),
+        (302, "200", ErrorKind.REDIRECT),
+        (302, "2xx", ErrorKind.REDIRECT),
+        (400, "200", ErrorKind.HTTP_STATUS),
+        (500, "2xx", ErrorKind.HTTP_STATUS),
+    ],
+)
+def test_classify_status(code: int, accepted: str, expected: ErrorKind | None) -> None:
+    """Only 200 is acceptance by default; 2xx when opted in; 3xx is a redirect failure."""
+    assert classify_status(code, accepted) == expected
+
+
+def test_success_is_delivered() -> None:
+    """An accepted attempt is final."""
+    out = decide(claimed(), AttemptResult(ok=True, status_code=200), POLICY, finished_at=T0)
+    assert out.status is Status.DELIVERED and out.attempt.status_code == 200
+
+
+def test_failure_is_rescheduled_by_policy() -> None:
+    """A failed attempt is retried after the policy's delay."""
+    result = AttemptResult(ok=False, status_code=500, error=ErrorKind.HTTP_STATUS)
+    out = decide(claimed(), result, POLICY, finished_at=T0)
+    assert out.status is Status.PENDING
+    assert out.next_attempt_at == T0 + timedelta(minutes=1)
+    assert out.attempt.error is ErrorKind.HTTP_STATUS
+
+
+def test_exhausted_policy_fails() -> None:
+    """After the last delay with thenEvery null, the delivery is failed."""
+    result = AttemptResult(ok=False, error=ErrorKind.TIMEOUT)
+    out = decide(claimed(attempt=2), result, POLICY, finished_at=T0)
+    assert out.status is Status.FAILED and out.next_attempt_at is None
+
+
+def test_blocked_destination_fails_at_once() -> None:
+    """A refused destination is not retried: no retry can fix it."""
+    result = AttemptResult(ok=False, error=ErrorKind.BLOCKED)
+    assert decide(claimed(), result, POLICY, finished_at=T0).status is Status.FAILED
