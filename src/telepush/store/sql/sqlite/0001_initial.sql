@@ -1,0 +1,63 @@
+-- The first schema of the SQLite store. Times are REAL seconds since the epoch (UTC).
+
+-- A customer: its public configuration (camelCase JSON, no secrets) and its secret fields
+-- (clientSecret or password) as one encrypted token.
+CREATE TABLE customers (
+    customer_id TEXT PRIMARY KEY,
+    config_json TEXT NOT NULL,
+    secret BLOB NOT NULL,
+    revision INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+
+-- One row per configured (customer, service): what claim walks, without scanning deliveries.
+CREATE TABLE endpoints (
+    customer_id TEXT NOT NULL REFERENCES customers (customer_id) ON DELETE CASCADE,
+    service TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, service)
+);
+
+-- The queue. due_at: next attempt time when pending, lease expiry when sending, NULL when
+-- final. payload is NULL once erased (superseded, customer deleted, retention).
+CREATE TABLE deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL UNIQUE,
+    customer_id TEXT NOT NULL,
+    service TEXT NOT NULL,
+    key TEXT,
+    idempotency_key TEXT,
+    payload BLOB,
+    status TEXT NOT NULL
+        CHECK (status IN ('pending', 'sending', 'delivered', 'failed', 'superseded')),
+    due_at REAL,
+    lease_owner TEXT,
+    attempt_count INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+
+-- Claim: due rows of one endpoint, pending or sending, oldest due first.
+CREATE INDEX deliveries_queue ON deliveries (customer_id, service, status, due_at);
+-- Deletion wins: the trips and deletions of one natural key.
+CREATE INDEX deliveries_by_key ON deliveries (customer_id, service, key);
+CREATE UNIQUE INDEX deliveries_idempotency ON deliveries (customer_id, service, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- Listing newest first, by customer or by status.
+CREATE INDEX deliveries_by_customer ON deliveries (customer_id, seq);
+CREATE INDEX deliveries_by_status ON deliveries (status, seq);
+
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY,
+    delivery_seq INTEGER NOT NULL REFERENCES deliveries (seq) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    at REAL NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    duration_ms INTEGER NOT NULL,
+    response TEXT,
+    detail TEXT
+);
+
+CREATE INDEX attempts_by_delivery ON attempts (delivery_seq, number);

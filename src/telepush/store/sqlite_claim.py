@@ -1,0 +1,193 @@
+"""Claiming due deliveries with leases, fairly across endpoints. Runs on the writer thread.
+
+Work is found per endpoint (customer, service), never by scanning the whole queue: every
+query below is a range scan of ``deliveries_queue`` (customer_id, service, status, due_at),
+bounded by a ``LIMIT``, so its cost does not grow with the backlog.
+
+Fairness: a claim goes round the endpoints offering each an equal share of what is left of
+``limit`` (rounded up), again and again until ``limit`` is reached or no endpoint has more
+to give; the next claim starts after the endpoint served last, so when there are more
+endpoints than ``limit`` they take turns from one claim to the next.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+from dataclasses import dataclass
+
+from telepush.domain.delivery import Claimed
+from telepush.store.sqlite_rows import from_epoch
+
+TRIP = "trip"
+DELETED_TRIP = "deleted-trip"
+
+
+@dataclass
+class ClaimRotation:
+    """Where the next claim starts: just after this endpoint. Lives with the store."""
+
+    after: tuple[str, str] | None = None
+
+
+@dataclass
+class _Endpoint:
+    customer_id: str
+    service: str
+    revision: int
+    free: int | None = None  # lease slots left; counted when first needed
+    drained: bool = False  # no more due rows (or no free slot) in this claim
+
+
+_ENDPOINTS = """
+SELECT e.customer_id, e.service, c.revision
+FROM endpoints AS e JOIN customers AS c ON c.customer_id = e.customer_id
+WHERE e.enabled
+ORDER BY e.customer_id, e.service
+"""
+
+_LIVE_LEASES = """
+SELECT count(*) FROM deliveries
+WHERE customer_id = ? AND service = ? AND status = 'sending' AND due_at > ?
+"""
+
+# {status} is 'pending' (due for an attempt) or 'sending' (lease expired): two index ranges,
+# each already ordered by (due_at, seq), merged in Python.
+_DUE = """
+SELECT due_at, seq FROM deliveries AS d
+WHERE d.customer_id = ? AND d.service = ? AND d.status = '{status}' AND d.due_at <= ?{wait}
+ORDER BY d.due_at, d.seq
+LIMIT ?
+"""
+
+# A deletion waits while a push of the same trip is in flight.
+_WAIT_FOR_TRIP = f"""
+  AND NOT EXISTS (
+    SELECT 1 FROM deliveries AS t
+    WHERE t.customer_id = d.customer_id AND t.service = '{TRIP}' AND t.key = d.key
+      AND t.status = 'sending')"""
+
+_LEASE = """
+UPDATE deliveries
+SET status = 'sending', due_at = ?, lease_owner = ?, attempt_count = attempt_count + 1,
+    updated_at = ?
+WHERE seq IN ({seqs})
+RETURNING delivery_id, customer_id, service, key, payload, created_at, attempt_count
+"""
+
+_NEXT_DUE = """
+SELECT min(due_at) FROM (
+  SELECT (SELECT d.due_at FROM deliveries AS d
+          WHERE d.customer_id = e.customer_id AND d.service = e.service
+            AND d.status = 'pending'
+          ORDER BY d.due_at LIMIT 1) AS due_at
+  FROM endpoints AS e WHERE e.enabled
+  UNION ALL
+  SELECT (SELECT d.due_at FROM deliveries AS d
+          WHERE d.customer_id = e.customer_id AND d.service = e.service
+            AND d.status = 'sending'
+          ORDER BY d.due_at LIMIT 1)
+  FROM endpoints AS e WHERE e.enabled
+)
+"""
+
+
+def claim(
+    conn: sqlite3.Connection,
+    rotation: ClaimRotation,
+    *,
+    now_s: float,
+    worker_id: str,
+    lease_s: float,
+    per_endpoint_limit: int,
+    limit: int,
+) -> list[Claimed]:
+    endpoints = _endpoints_in_turn(conn, rotation.after)
+    if not endpoints or limit <= 0 or per_endpoint_limit <= 0:
+        return []
+    lease = _Lease(conn, now_s=now_s, until_s=now_s + lease_s, worker_id=worker_id)
+    claimed: list[Claimed] = []
+    active = endpoints
+    while active and len(claimed) < limit:
+        share = -(-(limit - len(claimed)) // len(active))  # rounded up
+        for endpoint in active:
+            want = min(share, limit - len(claimed))
+            if want <= 0:
+                break
+            if endpoint.free is None:
+                endpoint.free = per_endpoint_limit - lease.live(endpoint)
+            got = lease.take(endpoint, min(want, endpoint.free))
+            endpoint.free -= len(got)
+            endpoint.drained = len(got) < want
+            if got:
+                rotation.after = (endpoint.customer_id, endpoint.service)
+                claimed.extend(got)
+        active = [e for e in active if not e.drained]
+    return claimed
+
+
+def next_due_at(conn: sqlite3.Connection) -> float | None:
+    """Earliest due_at of a pending or sending delivery of an enabled endpoint."""
+    due_at: float | None = conn.execute(_NEXT_DUE).fetchone()[0]
+    return due_at
+
+
+def _endpoints_in_turn(conn: sqlite3.Connection, after: tuple[str, str] | None) -> list[_Endpoint]:
+    endpoints = [_Endpoint(*row) for row in conn.execute(_ENDPOINTS)]
+    if after is None:
+        return endpoints
+    start = next((i for i, e in enumerate(endpoints) if (e.customer_id, e.service) > after), 0)
+    return endpoints[start:] + endpoints[:start]
+
+
+class _Lease:
+    """The statements of one claim, sharing its clock and worker."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, *, now_s: float, until_s: float, worker_id: str
+    ) -> None:
+        self._conn = conn
+        self._now_s = now_s
+        self._until_s = until_s
+        self._worker_id = worker_id
+
+    def live(self, endpoint: _Endpoint) -> int:
+        row = self._conn.execute(
+            _LIVE_LEASES, (endpoint.customer_id, endpoint.service, self._now_s)
+        ).fetchone()
+        live: int = row[0]
+        return live
+
+    def take(self, endpoint: _Endpoint, count: int) -> list[Claimed]:
+        if count <= 0:
+            return []
+        seqs = self._due(endpoint, count)
+        if not seqs:
+            return []
+        rows = self._conn.execute(
+            _LEASE.format(seqs=", ".join("?" * len(seqs))),
+            (self._until_s, self._worker_id, self._now_s, *seqs),
+        ).fetchall()
+        return [
+            Claimed(
+                delivery_id=delivery_id,
+                customer_id=customer_id,
+                service=service,
+                key=key,
+                payload=payload,
+                created_at=from_epoch(created_at),
+                attempt_number=attempt_count,
+                customer_revision=endpoint.revision,
+            )
+            for delivery_id, customer_id, service, key, payload, created_at, attempt_count in rows
+        ]
+
+    def _due(self, endpoint: _Endpoint, count: int) -> list[int]:
+        """Up to ``count`` seqs of due rows of ``endpoint``, oldest due first."""
+        wait = _WAIT_FOR_TRIP if endpoint.service == DELETED_TRIP else ""
+        args = (endpoint.customer_id, endpoint.service, self._now_s, count)
+        ranges = [
+            self._conn.execute(_DUE.format(status=status, wait=wait), args).fetchall()
+            for status in ("pending", "sending")
+        ]
+        return [seq for _, seq in heapq.merge(*ranges)][:count]

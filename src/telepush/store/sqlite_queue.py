@@ -1,0 +1,156 @@
+"""Writing the queue: enqueue, record outcomes, release leases. Runs on the writer thread.
+
+Deletion wins: once a ``deleted-trip`` of a key is queued, no ``trip`` of the same customer
+and key stays ``pending`` or ``failed`` — each becomes ``superseded`` with its payload erased,
+at enqueue time or, for a trip then in flight, when its outcome is recorded (unless it was
+delivered) or its lease released. A dead trip is superseded too, so replaying failures
+never resends a deleted trip.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from telepush.domain.delivery import EnqueueResult, NewDelivery, Outcome, Status
+from telepush.store.sqlite_claim import DELETED_TRIP, TRIP
+from telepush.store.sqlite_rows import to_epoch
+
+_INSERT = """
+INSERT INTO deliveries (delivery_id, customer_id, service, key, idempotency_key, payload,
+                        status, due_at, attempt_count, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, 0, ?, ?)
+ON CONFLICT (customer_id, service, idempotency_key) WHERE idempotency_key IS NOT NULL
+DO NOTHING
+"""
+
+_EARLIER = """
+SELECT delivery_id, status FROM deliveries
+WHERE customer_id = ? AND service = ? AND idempotency_key = ?
+"""
+
+_SUPERSEDE_TRIPS = f"""
+UPDATE deliveries
+SET status = 'superseded', payload = NULL, due_at = NULL, lease_owner = NULL, updated_at = ?
+WHERE customer_id = ? AND service = '{TRIP}' AND key = ? AND status IN ('pending', 'failed')
+"""
+
+_INSERT_ATTEMPT = """
+INSERT INTO attempts (delivery_seq, number, at, status_code, error, duration_ms, response,
+                      detail)
+SELECT seq, ?, ?, ?, ?, ?, ?, ? FROM deliveries WHERE delivery_id = ?
+"""
+
+# Only the lease holder moves a delivery on, except that a 200 is a 200: a delivered outcome
+# is applied whenever the delivery is not final yet.
+_APPLY_OUTCOME = """
+UPDATE deliveries
+SET status = :status, due_at = :due_at, lease_owner = NULL, updated_at = :at
+WHERE delivery_id = :delivery_id
+  AND ((status = 'sending' AND lease_owner = :worker_id)
+       OR (:status = 'delivered' AND status IN ('pending', 'sending')))
+"""
+
+_SUPERSEDE_IF_DELETED = f"""
+UPDATE deliveries
+SET status = 'superseded', payload = NULL, due_at = NULL, updated_at = ?
+WHERE delivery_id = ? AND service = '{TRIP}' AND status IN ('pending', 'failed')
+  AND EXISTS (SELECT 1 FROM deliveries AS x
+              WHERE x.customer_id = deliveries.customer_id AND x.service = '{DELETED_TRIP}'
+                AND x.key = deliveries.key)
+"""
+
+_RELEASE = """
+UPDATE deliveries
+SET status = 'pending', due_at = ?, lease_owner = NULL, attempt_count = attempt_count - 1,
+    updated_at = ?
+WHERE delivery_id = ? AND status = 'sending' AND lease_owner = ?
+"""
+
+_OUTCOME_STATUSES = frozenset({Status.DELIVERED, Status.PENDING, Status.FAILED})
+
+
+def enqueue(conn: sqlite3.Connection, items: Sequence[NewDelivery]) -> list[EnqueueResult]:
+    results: list[EnqueueResult] = []
+    for item in items:
+        created_s = to_epoch(item.created_at)
+        inserted = conn.execute(
+            _INSERT,
+            (
+                item.delivery_id,
+                item.customer_id,
+                item.service,
+                item.key,
+                item.idempotency_key,
+                item.payload,
+                created_s,
+                created_s,
+                created_s,
+            ),
+        )
+        if inserted.rowcount == 0:
+            delivery_id, status = conn.execute(
+                _EARLIER, (item.customer_id, item.service, item.idempotency_key)
+            ).fetchone()
+            results.append(EnqueueResult(delivery_id, Status(status), duplicate=True))
+            continue
+        if item.service == DELETED_TRIP and item.key is not None:
+            conn.execute(_SUPERSEDE_TRIPS, (created_s, item.customer_id, item.key))
+        results.append(EnqueueResult(item.delivery_id, Status.PENDING))
+    return results
+
+
+def record(conn: sqlite3.Connection, outcomes: Sequence[Outcome], worker_id: str) -> None:
+    """Attempts are history: each is kept even when its worker has lost the lease, but only
+    the lease holder (or a 200) moves the delivery to its next state."""
+    for outcome in outcomes:
+        _check(outcome)
+    conn.executemany(
+        _INSERT_ATTEMPT,
+        [
+            (
+                o.attempt.number,
+                to_epoch(o.attempt.at),
+                o.attempt.status_code,
+                None if o.attempt.error is None else str(o.attempt.error),
+                o.attempt.duration_ms,
+                o.attempt.response,
+                o.attempt.detail,
+                o.delivery_id,
+            )
+            for o in outcomes
+        ],
+    )
+    conn.executemany(
+        _APPLY_OUTCOME,
+        [
+            {
+                "status": str(o.status),
+                "due_at": None if o.next_attempt_at is None else to_epoch(o.next_attempt_at),
+                "at": to_epoch(o.attempt.at),
+                "delivery_id": o.delivery_id,
+                "worker_id": worker_id,
+            }
+            for o in outcomes
+        ],
+    )
+    conn.executemany(
+        _SUPERSEDE_IF_DELETED,
+        [(to_epoch(o.attempt.at), o.delivery_id) for o in outcomes if o.status != Status.DELIVERED],
+    )
+
+
+def release(
+    conn: sqlite3.Connection, delivery_ids: Sequence[str], worker_id: str, now_s: float
+) -> None:
+    conn.executemany(_RELEASE, [(now_s, now_s, d, worker_id) for d in delivery_ids])
+    conn.executemany(_SUPERSEDE_IF_DELETED, [(now_s, d) for d in delivery_ids])
+
+
+def _check(outcome: Outcome) -> None:
+    if outcome.status not in _OUTCOME_STATUSES:
+        raise ValueError(
+            f"an outcome's status is delivered, pending or failed, not {outcome.status}"
+        )
+    if (outcome.status == Status.PENDING) != (outcome.next_attempt_at is not None):
+        raise ValueError("an outcome has next_attempt_at exactly when its status is pending")
