@@ -8,6 +8,7 @@ as long as the sender, so connections to a customer's host are kept alive and re
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -213,7 +214,7 @@ class Sender:
             try:
                 async with self._session.post(
                     url,
-                    data=req.payload,
+                    data=_body(req.payload),
                     headers=headers,
                     allow_redirects=False,
                     trace_request_ctx=exchange,
@@ -273,3 +274,13 @@ class Sender:
             exc, connect_timeout_s=self._connect_timeout_s, total_timeout_s=self._total_timeout_s
         )
         return AttemptResult(ok=False, error=kind, detail=detail)
+
+
+# aiohttp sends bodies over 1 MiB given as bytes in one piece (and warns about it); a BytesIO
+# is written in chunks that let other deliveries run in between. A new one per send: aiohttp
+# closes it after writing.
+_LARGE_BODY_BYTES = 1 << 20
+
+
+def _body(payload: bytes) -> bytes | io.BytesIO:
+    return io.BytesIO(payload) if len(payload) > _LARGE_BODY_BYTES else payload

@@ -45,6 +45,16 @@ async def test_headers_and_exact_body_arrive(sender: Sender, server: HttpsServer
     assert "Cookie" not in seen.headers
 
 
+async def test_large_trip_arrives_byte_exact(sender: Sender, server: HttpsServer) -> None:
+    """A 3 MB trip is sent whole and unchanged (in chunks, without aiohttp's large-body warning)."""
+    payload = b'{"itinId": "big", "route": {"latitude": [' + b"48.8566," * 400_000 + b"1]}}"
+    result = await sender.send(push(server.url(), basic("alice", "pw"), payload=payload))
+    assert result.ok
+    [seen] = server.requests("/push")
+    assert seen.body == payload
+    assert seen.headers["Content-Length"] == str(len(payload))
+
+
 async def test_basic_auth_header_encodes_utf8_credentials(
     sender: Sender, server: HttpsServer
 ) -> None:

@@ -1,0 +1,195 @@
+"""The worker: claim due deliveries with a lease, send them, record outcomes in batches.
+
+    claim (one query, many rows) -> send each (outside any transaction) -> decide next state
+    -> collect outcomes for a few ms -> record them together (one transaction)
+
+In-flight work is bounded globally (``max_in_flight``) and per customer endpoint (by the
+store's claim, which counts live leases), so a hung endpoint holds at most its own slots.
+A crash between a 200 and its record means the delivery is sent again after its lease
+expires (at-least-once; receivers de-duplicate on ``Telepush-Delivery-Id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime
+
+from telepush.delivery.recorder import Recorder
+from telepush.delivery.sender import PushRequest, Sender
+from telepush.domain.customer import Customer
+from telepush.domain.delivery import Claimed
+from telepush.domain.outcome import decide, unsendable
+from telepush.store.base import Store
+
+log = logging.getLogger("telepush.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        sender: Sender,
+        *,
+        worker_id: str,
+        clock: Callable[[], datetime],
+        lease_s: float,
+        max_in_flight: int = 256,
+        per_endpoint_limit: int = 16,
+        claim_batch: int = 200,
+        poll_interval_s: float = 1.0,
+        shutdown_grace_s: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.worker_id = worker_id
+        self.clock = clock
+        self.lease_s = lease_s
+        self.max_in_flight = max_in_flight
+        self.per_endpoint_limit = per_endpoint_limit
+        self.claim_batch = claim_batch
+        self.poll_interval_s = poll_interval_s
+        self.shutdown_grace_s = shutdown_grace_s
+        self.rng = rng or random.Random()
+        self.recorder = Recorder(store, worker_id=worker_id)
+        self._wake = asyncio.Event()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._customers: dict[str, Customer] = {}
+
+    def wake(self) -> None:
+        """New work may be due (called by in-process ingest)."""
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set, then finish or release what is in flight."""
+        recorder_task = asyncio.create_task(self.recorder.run(), name="telepush-recorder")
+        try:
+            await self._loop(stop)
+        finally:
+            await self._drain()
+            await self.recorder.close()
+            await recorder_task
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        stop_wait = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                claimed = 0
+                free = self.max_in_flight - len(self._in_flight)
+                if free > 0:
+                    try:
+                        claimed = await self._claim(min(free, self.claim_batch))
+                    except Exception:
+                        log.exception("claim failed; retrying after %.1fs", self.poll_interval_s)
+                if claimed and claimed == min(free, self.claim_batch):
+                    await asyncio.sleep(0)  # more is probably due: claim again at once
+                    continue
+                self._wake.clear()
+                wake = asyncio.create_task(self._wake.wait())
+                await asyncio.wait(
+                    {wake, stop_wait},
+                    timeout=self.poll_interval_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                wake.cancel()
+        finally:
+            stop_wait.cancel()
+
+    async def _claim(self, limit: int) -> int:
+        batch = await self.store.claim(
+            now=self.clock(),
+            worker_id=self.worker_id,
+            lease_s=self.lease_s,
+            per_endpoint_limit=self.per_endpoint_limit,
+            limit=limit,
+        )
+        for item in batch:
+            task = asyncio.create_task(self._deliver(item))
+            self._in_flight[item.delivery_id] = task
+            task.add_done_callback(functools.partial(self._done, item.delivery_id))
+        return len(batch)
+
+    def _done(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(delivery_id, None)
+        self._wake.set()  # a slot is free
+
+    async def _customer(self, item: Claimed) -> Customer | None:
+        cached = self._customers.get(item.customer_id)
+        if cached is not None and cached.revision == item.customer_revision:
+            return cached
+        customer = await self.store.get_customer(item.customer_id)
+        if customer is not None:
+            self._customers[item.customer_id] = customer
+        return customer
+
+    async def _deliver(self, item: Claimed) -> None:
+        try:
+            customer = await self._customer(item)
+            service = customer.config.services.get(item.service) if customer else None
+            if customer is None or service is None:
+                reason = f"customer '{item.customer_id}' or its '{item.service}' service is gone"
+                self.recorder.add(unsendable(item, reason, finished_at=self.clock()))
+                return
+            request = PushRequest(
+                url=service.url,
+                service=item.service,
+                delivery_id=item.delivery_id,
+                attempt_number=item.attempt_number,
+                payload=item.payload,
+                customer_id=item.customer_id,
+                customer_revision=customer.revision,
+                auth=customer.config.auth,
+                accepted_status=customer.config.accepted_status,
+            )
+            result = await self.sender.send(request)
+            policy = customer.config.retry_policy(item.service)
+            outcome = decide(item, result, policy, finished_at=self.clock(), rng=self.rng)
+            self.recorder.add(outcome)
+            log.log(
+                logging.DEBUG if result.ok else logging.INFO,
+                "delivery %s customer=%s service=%s attempt=%d -> %s (code=%s error=%s)",
+                item.delivery_id,
+                item.customer_id,
+                item.service,
+                item.attempt_number,
+                outcome.status,
+                result.status_code,
+                result.error,
+                extra={
+                    "delivery_id": item.delivery_id,
+                    "customer_id": item.customer_id,
+                    "service": item.service,
+                    "outcome": str(outcome.status),
+                },
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug, not a delivery failure: leave the lease to expire and the row to retry.
+            log.exception("unexpected error delivering %s", item.delivery_id)
+
+    async def _drain(self) -> None:
+        """Let in-flight attempts finish within the grace period; release the rest."""
+        if not self._in_flight:
+            return
+        tasks = dict(self._in_flight)
+        _, pending = await asyncio.wait(tasks.values(), timeout=self.shutdown_grace_s)
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        unfinished = [d for d, t in tasks.items() if t in pending]
+        try:
+            await self.store.release(unfinished, worker_id=self.worker_id, now=self.clock())
+            log.info("released %d unfinished deliveries", len(unfinished))
+        except Exception:
+            log.exception("could not release %d leases; they expire by themselves", len(unfinished))
