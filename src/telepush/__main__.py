@@ -1,0 +1,3 @@
+from telepush.cli import main
+
+main()

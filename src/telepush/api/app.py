@@ -1,0 +1,37 @@
+"""The FastAPI application: routes behind the API token, one error mapping, health, metrics."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from telepush import __version__
+from telepush.api import errors
+from telepush.api.routes import build_router
+from telepush.api.security import TokenAuth
+from telepush.operations import Operations
+
+
+def create_app(
+    ops: Operations, *, api_token: str, registry: CollectorRegistry = REGISTRY
+) -> FastAPI:
+    app = FastAPI(
+        title="telepush",
+        version=__version__,
+        description="Push telematics data to customers' HTTPS endpoints, securely and never "
+        "lost. Every route but /healthz needs 'Authorization: Bearer <API token>'.",
+    )
+    errors.install(app)
+    auth = TokenAuth(api_token)
+    app.include_router(build_router(ops), dependencies=[Depends(auth)])
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness (no token needed)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", tags=["ops"], dependencies=[Depends(auth)], summary="Prometheus")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,229 @@
+"""Composition root: settings -> store -> operations, sender, worker, API.
+
+The one place that turns settings into objects. Everything below takes plain arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from telepush.api import create_app
+from telepush.config import Settings
+from telepush.delivery.sender import Sender
+from telepush.delivery.worker import Worker
+from telepush.errors import ConfigError
+from telepush.operations import Operations, utcnow
+from telepush.store.base import Store
+from telepush.store.secrets import SecretBox, load_or_create_key
+from telepush.store.sqlite import SQLiteStore
+
+log = logging.getLogger("telepush")
+
+API_TOKEN_FILE = "api-token"
+SECRET_KEY_FILE = "secret.key"
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    path = settings.data_dir.expanduser()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def open_store(settings: Settings) -> Store:
+    """The store named by ``TELEPUSH_DATABASE_URL`` (SQLite file by default)."""
+    url = settings.resolved_database_url
+    data_dir = ensure_data_dir(settings)
+    if settings.secret_key is not None:
+        key = settings.secret_key.get_secret_value().encode()
+    else:
+        key = load_or_create_key(data_dir / SECRET_KEY_FILE)
+    box = SecretBox(key)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///")).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteStore(path, box, synchronous=settings.sqlite_synchronous)
+    if url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "PostgreSQL is not supported by this version yet; use a sqlite:/// URL",
+            field="database_url",
+        )
+    raise ConfigError(
+        f"TELEPUSH_DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}",
+        field="database_url",
+    )
+
+
+def api_token(settings: Settings) -> tuple[str, Path | None]:
+    """The API token, and the file it was read from or written to (None if from settings)."""
+    if settings.api_token is not None:
+        return settings.api_token.get_secret_value(), None
+    path = ensure_data_dir(settings) / API_TOKEN_FILE
+    if not path.exists():
+        token = secrets.token_urlsafe(32)
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(token + "\n")
+    token = path.read_text().strip()
+    if not token:
+        raise ConfigError(f"API token file {path} is empty; delete it to generate a new one")
+    return token, path
+
+
+def make_sender(settings: Settings) -> Sender:
+    return Sender(
+        ca_bundle=settings.ca_bundle,
+        allow_private_networks=settings.allow_private_networks,
+        connect_timeout_s=settings.connect_timeout_s,
+        total_timeout_s=settings.total_timeout_s,
+        max_connections=settings.max_in_flight * 2,
+    )
+
+
+def make_worker(settings: Settings, store: Store, sender: Sender) -> Worker:
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return Worker(
+        store,
+        sender,
+        worker_id=worker_id,
+        clock=utcnow,
+        lease_s=settings.lease_s,
+        max_in_flight=settings.max_in_flight,
+        per_endpoint_limit=settings.per_endpoint_concurrency,
+        claim_batch=settings.claim_batch,
+        poll_interval_s=settings.poll_interval_s,
+        shutdown_grace_s=settings.shutdown_grace_s,
+    )
+
+
+@contextlib.asynccontextmanager
+async def opened_store(settings: Settings, *, migrate: bool = False) -> AsyncIterator[Store]:
+    store = open_store(settings)
+    await store.open()
+    try:
+        if migrate:
+            applied = await store.migrate()
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        else:
+            await store.check_schema()
+        yield store
+    finally:
+        await store.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.contextmanager
+def _on_stop_signals(callback: Callable[[], None]) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, callback)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+@dataclass
+class ServeInfo:
+    url: str
+    token_file: Path | None
+    database_url: str
+
+
+async def serve(
+    settings: Settings,
+    *,
+    run_api: bool = True,
+    run_worker: bool = True,
+    migrate: bool = True,
+    on_ready: Callable[[ServeInfo], Any] | None = None,
+) -> None:
+    """Run the API and/or a worker until SIGTERM/SIGINT; stop gracefully."""
+    token, token_file = api_token(settings)
+    stop = asyncio.Event()
+    async with opened_store(settings, migrate=migrate) as store:
+        sender = make_sender(settings)
+        await sender.start()
+        worker = make_worker(settings, store, sender) if run_worker else None
+        ops = Operations(
+            store,
+            max_body_bytes=settings.max_body_bytes,
+            on_enqueued=worker.wake if worker else None,
+        )
+        server: _Server | None = None
+        if run_api:
+            app = create_app(ops, api_token=token)
+            config = uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=5,
+            )
+            server = _Server(config)
+
+        def request_stop() -> None:
+            log.info("stopping: finishing in-flight work")
+            stop.set()
+            if server is not None:
+                server.should_exit = True
+
+        tasks: list[asyncio.Task[None]] = []
+        with _on_stop_signals(request_stop):
+            if worker is not None:
+                tasks.append(asyncio.create_task(worker.run(stop), name="telepush-worker"))
+            if server is not None:
+                tasks.append(asyncio.create_task(server.serve(), name="telepush-api"))
+                while not server.started and not stop.is_set():
+                    if tasks[-1].done():
+                        break
+                    await asyncio.sleep(0.02)
+            if on_ready is not None and (server is None or server.started):
+                on_ready(
+                    ServeInfo(
+                        _bound_url(settings, server), token_file, settings.resolved_database_url
+                    )
+                )
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # surface a crash (e.g. port in use)
+            finally:
+                request_stop()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await sender.close()
+
+
+def _bound_url(settings: Settings, server: _Server | None) -> str:
+    port = settings.port
+    if server is not None and server.servers:
+        sockets = server.servers[0].sockets
+        if sockets:
+            port = sockets[0].getsockname()[1]
+    return f"http://{settings.host}:{port}"
