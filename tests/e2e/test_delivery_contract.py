@@ -61,6 +61,7 @@ def test_oauth2_headers_params_and_one_token_for_all_services(
         assert push["headers"]["telepush-service"] == service
         assert push["headers"]["user-agent"].startswith("telepush/")
         assert push["headers"]["content-type"] == "application/json"
+    assert CLIENT_SECRET not in tp.proc.log()  # never logged
     stored = rec.get("/trips/trip-1")
     assert stored["itinId"] == "trip-1" and stored["itineraryStatistics"]["distance"] == 12.5
 

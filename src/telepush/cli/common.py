@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from telepush.config import Settings, load_settings
 from telepush.errors import TelepushError
@@ -46,13 +47,13 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except TelepushError as exc:
-        where = f" [{exc.field}]" if exc.field else ""
-        err_console.print(f"[red]error{where}:[/red] {exc.message}", highlight=False)
+        where = escape(f" [{exc.field}]") if exc.field else ""
+        err_console.print(f"[red]error{where}:[/red] {escape(exc.message)}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 
 
 def fail(message: str) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(2)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
+from telepush.api.schemas import DeliveryOut
 from telepush.cli.common import console, fail, root, run
 from telepush.cli.push import push_file
 from telepush.config import Settings
@@ -136,6 +137,7 @@ def deliveries_list(
         str | None, typer.Option(help="pending, sending, delivered, failed or superseded.")
     ] = None,
     limit: Annotated[int, typer.Option(help="How many.", min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, for scripts.")] = False,
 ) -> None:
     """List deliveries, newest first."""
     page = with_ops(
@@ -144,6 +146,10 @@ def deliveries_list(
             customer_id=customer, service=service, status=status, limit=limit
         ),
     )
+    if as_json:
+        for d in page.items:
+            print(DeliveryOut.of(d, with_attempts=False).model_dump_json(by_alias=True))
+        return
     table = Table(
         "deliveryId", "customer", "service", "key", "status", "attempts", "created", "next attempt"
     )
@@ -162,9 +168,16 @@ def deliveries_list(
 
 
 @deliveries.command("show")
-def deliveries_show(ctx: typer.Context, delivery_id: str) -> None:
+def deliveries_show(
+    ctx: typer.Context,
+    delivery_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, for scripts.")] = False,
+) -> None:
     """Show one delivery and every attempt."""
     d = with_ops(root(ctx).settings(), lambda ops: ops.get_delivery(delivery_id))
+    if as_json:
+        print(DeliveryOut.of(d, with_attempts=True).model_dump_json(by_alias=True, indent=2))
+        return
     console.print(
         f"[bold]{d.delivery_id}[/bold]  {d.customer_id}/{d.service}  key={d.key}  "
         f"status=[bold]{d.status}[/bold]  created={d.created_at.isoformat()}"

@@ -1,0 +1,214 @@
+"""The worker: claims, sends, records outcomes in batches, respects limits, stops gracefully.
+
+The store is a real SQLite file; the sender is a scripted stand-in (this layer's unit test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from telepush.delivery.sender import PushRequest
+from telepush.delivery.worker import Worker
+from telepush.domain.customer import CustomerConfig
+from telepush.domain.delivery import AttemptResult, ErrorKind, Status
+from telepush.store.secrets import SecretBox
+from telepush.store.sqlite import SQLiteStore
+from telepush.testing import make_customer_config, new_delivery
+
+Script = Callable[[PushRequest], "asyncio.Future[AttemptResult] | AttemptResult"]
+OK = AttemptResult(ok=True, status_code=200)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ScriptedSender:
+    """Answers each send with ``script(request)``; counts concurrency."""
+
+    def __init__(self, script: Callable[[PushRequest], AttemptResult] | None = None) -> None:
+        self.script = script or (lambda _r: OK)
+        self.sent: list[PushRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.gate: asyncio.Event | None = None
+
+    async def send(self, req: PushRequest) -> AttemptResult:
+        self.sent.append(req)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            return self.script(req)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "q.db", SecretBox(SecretBox.generate_key()))
+    await s.open()
+    await s.migrate()
+    yield s
+    await s.close()
+
+
+def fast_retry(config: CustomerConfig) -> CustomerConfig:
+    data = config.with_secrets()
+    for service in data["services"].values():
+        service["retry"] = {"delays": ["60s"], "thenEvery": None, "jitter": 0}
+    return CustomerConfig.parse(data)
+
+
+async def queue(
+    store: SQLiteStore, n: int, customer: str = "c1", service: str = "trip"
+) -> list[str]:
+    items = [new_delivery(customer, service, created_at=now()) for _ in range(n)]
+    await store.enqueue(items)
+    return [i.delivery_id for i in items]
+
+
+def worker(store: SQLiteStore, sender: ScriptedSender, **kw: object) -> Worker:
+    options: dict[str, object] = {
+        "lease_s": 60.0,
+        "poll_interval_s": 0.05,
+        "shutdown_grace_s": 0.2,
+        **kw,
+    }
+    return Worker(store, sender, worker_id="w1", clock=now, **options)  # type: ignore[arg-type]
+
+
+async def run_until(
+    w: Worker, done: Callable[[], asyncio.Future[bool] | bool], timeout_s: float = 10.0
+) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    try:
+        while True:
+            result = done()
+            if asyncio.isfuture(result) or asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def statuses(store: SQLiteStore, ids: list[str]) -> list[Status]:
+    return [(await store.get_delivery(i)).status for i in ids]  # type: ignore[union-attr]
+
+
+async def test_delivers_and_records_attempts(store: SQLiteStore) -> None:
+    """Due deliveries are sent once each and recorded delivered with one attempt."""
+    await store.put_customer("c1", make_customer_config(), now())
+    ids = await queue(store, 25)
+    sender = ScriptedSender()
+    w = worker(store, sender)
+    await run_until(w, lambda: len(sender.sent) == 25 and w.recorder.recorded == 25)
+    assert set(await statuses(store, ids)) == {Status.DELIVERED}
+    got = await store.get_delivery(ids[0])
+    assert got is not None and [a.status_code for a in got.attempts] == [200]
+    first = sender.sent[0]
+    assert first.attempt_number == 1 and first.url.endswith("/push/trip")
+
+
+async def test_failure_is_rescheduled_by_the_customers_policy(store: SQLiteStore) -> None:
+    """A 500 leaves the delivery pending, due after the policy's delay, attempt recorded."""
+    await store.put_customer("c1", fast_retry(make_customer_config()), now())
+    [delivery_id] = await queue(store, 1)
+    failed = AttemptResult(ok=False, status_code=500, error=ErrorKind.HTTP_STATUS)
+    sender = ScriptedSender(lambda _r: failed)
+    w = worker(store, sender)
+    before = now()
+    await run_until(w, lambda: w.recorder.recorded == 1)
+    got = await store.get_delivery(delivery_id)
+    assert got is not None and got.status is Status.PENDING
+    assert got.next_attempt_at is not None
+    assert 59 <= (got.next_attempt_at - before).total_seconds() <= 62
+    assert got.attempts[0].error is ErrorKind.HTTP_STATUS
+
+
+async def test_global_in_flight_limit(store: SQLiteStore) -> None:
+    """No more than max_in_flight sends run at once, whatever the backlog."""
+    for c in ("c1", "c2", "c3"):
+        await store.put_customer(c, make_customer_config(), now())
+        await queue(store, 10, customer=c)
+    sender = ScriptedSender()
+    sender.gate = asyncio.Event()
+    w = worker(store, sender, max_in_flight=7, per_endpoint_limit=5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if sender.in_flight == 7:
+            break
+    await asyncio.sleep(0.1)  # would more be claimed?
+    assert sender.in_flight == 7 and w.in_flight == 7
+    sender.gate.set()
+    while len(sender.sent) < 30:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    assert sender.max_in_flight == 7
+
+
+async def test_graceful_stop_releases_unfinished_attempts(store: SQLiteStore) -> None:
+    """Attempts still running after the grace period are cancelled and released unsent."""
+    await store.put_customer("c1", make_customer_config(), now())
+    ids = await queue(store, 3)
+    sender = ScriptedSender()
+    sender.gate = asyncio.Event()  # never opened: the endpoint hangs
+    w = worker(store, sender, shutdown_grace_s=0.1)
+    await run_until(w, lambda: sender.in_flight == 3)
+    for delivery_id in ids:
+        got = await store.get_delivery(delivery_id)
+        assert got is not None and got.status is Status.PENDING
+        assert got.attempt_count == 0 and got.attempts == []
+
+
+async def test_wake_claims_at_once(store: SQLiteStore) -> None:
+    """With a long poll interval, wake() after an enqueue gets the delivery sent at once."""
+    await store.put_customer("c1", make_customer_config(), now())
+    sender = ScriptedSender()
+    w = worker(store, sender, poll_interval_s=30.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    await asyncio.sleep(0.1)
+    await queue(store, 1)
+    w.wake()
+    for _ in range(100):
+        if sender.sent:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    assert len(sender.sent) == 1
+
+
+async def test_delivery_of_a_removed_service_fails_with_a_reason(store: SQLiteStore) -> None:
+    """A claimed delivery whose service configuration is gone ends failed, saying why."""
+    await store.put_customer("c1", make_customer_config(), now())
+    [delivery_id] = await queue(store, 1)
+    sender = ScriptedSender()
+    w = worker(store, sender)
+    claimed = await store.claim(
+        now=now(), worker_id="w1", lease_s=60, per_endpoint_limit=5, limit=5
+    )
+    await store.put_customer("c1", make_customer_config(services=("crash",)), now())
+    await w._deliver(claimed[0])  # the claim was taken while the service still existed
+    await w.recorder.close()
+    await w.recorder.run()
+    got = await store.get_delivery(delivery_id)
+    assert got is not None and got.status is Status.FAILED
+    assert "gone" in (got.attempts[0].detail or "")
+    assert sender.sent == []
