@@ -71,6 +71,18 @@ class ControlMiddleware:
         if path in self.control.scripted_paths:
             fault = self.control.faults.take(path, is_push=path in self.control.push_paths)
         try:
+            if fault is not None and fault.status is None and fault.delay_s:
+                # Answer normally, but late: the work is done (and committed) first, so a
+                # client that gives up meanwhile will send a duplicate.
+                delay_s = fault.delay_s
+
+                async def send_late(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        await asyncio.sleep(delay_s)
+                    await send_logged(message)
+
+                await self.app(scope, receive, send_late)
+                return
             if fault is not None and fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
             if fault is not None and fault.status is not None:

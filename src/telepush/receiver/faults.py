@@ -2,7 +2,8 @@
 
 A *fault* scripts the answers of one path: ``status`` for the next ``times`` requests
 (``times=None``: until cleared), optionally after sleeping ``delay_s`` (a hanging endpoint)
-and with a ``Retry-After`` header. ``status=None`` with a delay answers normally, late.
+and with a ``Retry-After`` header. ``status=None`` with a delay answers normally, late:
+the request is handled (and stored) first, then the answer waits ``delay_s``.
 The request log keeps what each request carried, with every secret redacted.
 """
 
