@@ -53,6 +53,8 @@ def open_store(settings: Settings) -> Store:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///")).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # payloads are personal data: owner-only, like its WAL files
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         return SQLiteStore(path, box, synchronous=settings.sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(
@@ -189,7 +191,8 @@ async def serve(
             server = _Server(config)
 
         def request_stop() -> None:
-            log.info("stopping: finishing in-flight work")
+            if not stop.is_set():
+                log.info("stopping: finishing in-flight work")
             stop.set()
             if server is not None:
                 server.should_exit = True

@@ -164,6 +164,7 @@ def test_serve_generates_a_private_api_token_and_stops_gracefully(tmp_path: Path
         wait_until(lambda: token_file.exists() and f"{port}" in proc.log(), what="serve to start")
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         assert stat.S_IMODE((tmp_path / "secret.key").stat().st_mode) == 0o600
+        assert stat.S_IMODE((tmp_path / "telepush.db").stat().st_mode) == 0o600
         assert str(token_file) in proc.log()
         token = token_file.read_text().strip()
         headers = {"Authorization": f"Bearer {token}"}
