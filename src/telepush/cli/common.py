@@ -48,12 +48,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except TelepushError as exc:
         where = escape(f" [{exc.field}]") if exc.field else ""
-        err_console.print(f"[red]error{where}:[/red] {escape(exc.message)}", highlight=False)
+        err_console.print(
+            f"[red]error{where}:[/red] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 
 
 def fail(message: str) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)

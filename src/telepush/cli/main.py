@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from telepush import __version__
-from telepush.cli import data, processes, receiver
+from telepush.cli import data, demo, processes, receiver
 from telepush.cli.common import Root, console
 
 app = typer.Typer(
@@ -89,6 +89,7 @@ def _root(
 processes.register(app)
 data.register(app)
 receiver.register(app)
+demo.register(app)
 
 
 def main() -> None:
