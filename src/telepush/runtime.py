@@ -26,6 +26,7 @@ from telepush.delivery.worker import Worker
 from telepush.errors import ConfigError
 from telepush.operations import Operations, utcnow
 from telepush.store.base import Store
+from telepush.store.postgres import PostgresStore
 from telepush.store.secrets import SecretBox, load_or_create_key
 from telepush.store.sqlite import SQLiteStore
 
@@ -57,10 +58,7 @@ def open_store(settings: Settings) -> Store:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         return SQLiteStore(path, box, synchronous=settings.sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            "PostgreSQL is not supported by this version yet; use a sqlite:/// URL",
-            field="database_url",
-        )
+        return PostgresStore(url, box)
     raise ConfigError(
         f"TELEPUSH_DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}",
         field="database_url",
@@ -167,6 +165,7 @@ async def serve(
     """Run the API and/or a worker until SIGTERM/SIGINT; stop gracefully."""
     token, token_file = api_token(settings)
     stop = asyncio.Event()
+    sock = listen_socket(settings.host, settings.port) if run_api else None
     async with opened_store(settings, migrate=migrate) as store:
         sender = make_sender(settings)
         await sender.start()
@@ -202,7 +201,8 @@ async def serve(
             if worker is not None:
                 tasks.append(asyncio.create_task(worker.run(stop), name="telepush-worker"))
             if server is not None:
-                tasks.append(asyncio.create_task(server.serve(), name="telepush-api"))
+                assert sock is not None
+                tasks.append(asyncio.create_task(server.serve([sock]), name="telepush-api"))
                 while not server.started and not stop.is_set():
                     if tasks[-1].done():
                         break
@@ -221,6 +221,24 @@ async def serve(
                 request_stop()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await sender.close()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound now so a busy port is a clear error, not a crash."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; choose another with --port or "
+            "TELEPUSH_PORT",
+            field="port",
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _bound_url(settings: Settings, server: _Server | None) -> str:

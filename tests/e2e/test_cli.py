@@ -202,3 +202,20 @@ def test_serve_generates_a_private_api_token_and_stops_gracefully(tmp_path: Path
         shown = json.loads(cli(tmp_path, "deliveries", "show", delivery_id, "--json").stdout)
         assert shown["status"] == "pending"
         assert shown["attemptCount"] == 0 and shown["attempts"] == []
+
+
+def test_serve_on_a_busy_port_says_so(tmp_path: Path) -> None:
+    """A port already in use is a one-line error naming the setting, exit code 2."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "TELEPUSH_DATA_DIR": str(tmp_path), "TELEPUSH_PORT": str(port)}
+        out = subprocess.run(
+            telepush_cmd("serve"), env=env, capture_output=True, text=True, timeout=60
+        )
+    assert out.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "TELEPUSH_PORT" in out.stderr
+    assert "Traceback" not in out.stderr
