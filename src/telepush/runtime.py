@@ -26,7 +26,6 @@ from telepush.delivery.worker import Worker
 from telepush.errors import ConfigError
 from telepush.operations import Operations, utcnow
 from telepush.store.base import Store
-from telepush.store.postgres import PostgresStore
 from telepush.store.secrets import SecretBox, load_or_create_key
 from telepush.store.sqlite import SQLiteStore
 
@@ -58,6 +57,14 @@ def open_store(settings: Settings) -> Store:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         return SQLiteStore(path, box, synchronous=settings.sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
+        try:  # the PostgreSQL driver is needed only by deployments that use it
+            from telepush.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"a postgresql:// database needs the psycopg driver ({exc}); install "
+                "'psycopg[binary]' and 'psycopg-pool'",
+                field="database_url",
+            ) from exc
         return PostgresStore(url, box)
     raise ConfigError(
         f"TELEPUSH_DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,15 @@ CUSTOMER = "acme"
 @pytest.fixture(params=BACKENDS, ids=[b.name for b in BACKENDS])
 def backend(request: pytest.FixtureRequest) -> Backend:
     backend: Backend = request.param
+    backend.ready()
     return backend
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    return tmp_path
+def workdir(tmp_path: Path, backend: Backend) -> Iterator[Path]:
+    """Where the backend keeps this test's database; dropped after the test."""
+    yield tmp_path
+    backend.cleanup(tmp_path)
 
 
 @pytest.fixture

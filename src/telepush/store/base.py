@@ -72,6 +72,31 @@ class Store(Protocol):
         """Remove the customer and its secrets; its unfinished deliveries end ``failed`` and
         every payload of it is erased. False when there was no such customer."""
 
+    # ---- OAuth2 tokens shared by every process -----------------------------------------
+    async def get_token(
+        self, customer_id: str, revision: int, now: datetime
+    ) -> tuple[str, datetime] | None:
+        """The customer's bearer token fetched for ``revision``, decrypted, with its expiry;
+        None when there is none or it has expired (``expires_at <= now``). Pass ``now`` plus
+        a safety margin to get only tokens that will outlive a request."""
+
+    async def put_token(
+        self,
+        customer_id: str,
+        revision: int,
+        token: str,
+        expires_at: datetime,
+        *,
+        fetched_by: str | None = None,
+    ) -> None:
+        """Share a freshly fetched token, encrypted at rest, replacing the customer's previous
+        one. Ignored when the customer no longer exists at ``revision``. ``fetched_by``
+        (default: this host and process id) says who fetched it, for operators."""
+
+    async def drop_token(self, customer_id: str, revision: int, token: str) -> None:
+        """Forget the customer's token if it is still ``token`` (it was refused): a newer one
+        another process has stored meanwhile stays."""
+
     # ---- ingest ----------------------------------------------------------------------
     async def enqueue(self, items: Sequence[NewDelivery]) -> list[EnqueueResult]:
         """Durably queue ``items`` (committed before returning), one result per item in order.

@@ -13,6 +13,8 @@ Customers' secret fields are encrypted with the ``SecretBox`` before they reach 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,7 +30,13 @@ from telepush.domain.delivery import (
     Status,
 )
 from telepush.errors import ConfigError
-from telepush.store import sqlite_claim, sqlite_customers, sqlite_queue, sqlite_reads
+from telepush.store import (
+    sqlite_claim,
+    sqlite_customers,
+    sqlite_queue,
+    sqlite_reads,
+    sqlite_tokens,
+)
 from telepush.store.base import DeliveryFilter, Page
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite_customers import CustomerRow
@@ -63,6 +71,7 @@ class SQLiteStore:
         self._busy_timeout_ms = int(busy_timeout_ms)
         self._writer = SQLiteWriter(self._connect, max_batch=max_batch, name=self.path.name)
         self._rotation = sqlite_claim.ClaimRotation()
+        self._process = f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def commit_count(self) -> int:
@@ -145,6 +154,47 @@ class SQLiteStore:
             created_at=from_epoch(row.created_at),
             updated_at=from_epoch(row.updated_at),
         )
+
+    # ---- OAuth2 tokens shared by every process ------------------------------------------
+
+    async def get_token(
+        self, customer_id: str, revision: int, now: datetime
+    ) -> tuple[str, datetime] | None:
+        now_s = to_epoch(now)
+        found = await self._writer.run(
+            lambda conn: sqlite_tokens.get_token(conn, customer_id, revision, now_s),
+            write=False,
+        )
+        if found is None:
+            return None
+        ciphertext, expires_s = found
+        return self._box.decrypt(ciphertext), from_epoch(expires_s)
+
+    async def put_token(
+        self,
+        customer_id: str,
+        revision: int,
+        token: str,
+        expires_at: datetime,
+        *,
+        fetched_by: str | None = None,
+    ) -> None:
+        expires_s = to_epoch(expires_at)
+        ciphertext = self._box.encrypt(token)
+        by = fetched_by or self._process
+        await self._writer.run(
+            lambda conn: sqlite_tokens.put_token(
+                conn, customer_id, revision, ciphertext, expires_s, by
+            )
+        )
+
+    async def drop_token(self, customer_id: str, revision: int, token: str) -> None:
+        def drop(conn: sqlite3.Connection) -> None:
+            for ciphertext in sqlite_tokens.token_ciphertexts(conn, customer_id, revision):
+                if self._box.decrypt(ciphertext) == token:
+                    sqlite_tokens.drop_token(conn, customer_id, revision, ciphertext)
+
+        await self._writer.run(drop)
 
     # ---- ingest and work ---------------------------------------------------------------
 

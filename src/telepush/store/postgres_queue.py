@@ -1,0 +1,110 @@
+"""Recording outcomes and releasing leases on PostgreSQL. Each call is one transaction.
+
+The same rules as the SQLite store: attempts are history and always kept; only the lease
+holder moves a delivery on, except that a 200 is a 200 (a delivered outcome applies to any
+delivery not final yet); a ``trip`` left to retry (or released) after its deletion arrived
+becomes ``superseded`` with its payload erased. Statements go as pipelined ``executemany``,
+in delivery-id order so that two transactions touching the same rows lock them in the same
+order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from telepush.domain.delivery import Outcome, Status
+from telepush.store.postgres_conn import Conn, aware
+from telepush.store.postgres_ingest import DELETED_TRIP, TRIP
+
+_INSERT_ATTEMPT = """
+INSERT INTO attempts (delivery_seq, number, at, status_code, error, duration_ms, response,
+                      detail)
+SELECT seq, %s, %s, %s, %s, %s, %s, %s FROM deliveries WHERE delivery_id = %s
+"""
+
+_APPLY_OUTCOME = """
+UPDATE deliveries
+SET status = %(status)s, due_at = %(due_at)s, lease_owner = NULL, updated_at = %(at)s
+WHERE delivery_id = %(delivery_id)s
+  AND ((status = 'sending' AND lease_owner = %(worker_id)s)
+       OR (%(status)s = 'delivered' AND status IN ('pending', 'sending')))
+"""
+
+_SUPERSEDE_IF_DELETED = f"""
+UPDATE deliveries AS d
+SET status = 'superseded', payload = NULL, due_at = NULL, updated_at = %s
+WHERE d.delivery_id = %s AND d.service = '{TRIP}' AND d.status IN ('pending', 'failed')
+  AND EXISTS (SELECT 1 FROM deliveries AS x
+              WHERE x.customer_id = d.customer_id AND x.service = '{DELETED_TRIP}'
+                AND x.key = d.key)
+"""
+
+_RELEASE = """
+UPDATE deliveries
+SET status = 'pending', due_at = %s, lease_owner = NULL, attempt_count = attempt_count - 1,
+    updated_at = %s
+WHERE delivery_id = %s AND status = 'sending' AND lease_owner = %s
+"""
+
+_OUTCOME_STATUSES = frozenset({Status.DELIVERED, Status.PENDING, Status.FAILED})
+
+
+def check_outcomes(outcomes: Sequence[Outcome]) -> None:
+    """``ValueError`` for an outcome no worker should produce, before anything is written."""
+    for outcome in outcomes:
+        if outcome.status not in _OUTCOME_STATUSES:
+            raise ValueError(
+                f"an outcome's status is delivered, pending or failed, not {outcome.status}"
+            )
+        if (outcome.status == Status.PENDING) != (outcome.next_attempt_at is not None):
+            raise ValueError("an outcome has next_attempt_at exactly when its status is pending")
+        aware(outcome.attempt.at)
+        if outcome.next_attempt_at is not None:
+            aware(outcome.next_attempt_at)
+
+
+async def record(conn: Conn, outcomes: Sequence[Outcome], worker_id: str) -> None:
+    """Call inside a transaction, with outcomes that passed ``check_outcomes``."""
+    ordered = sorted(outcomes, key=lambda o: o.delivery_id)  # stable: keeps repeats in order
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            _INSERT_ATTEMPT,
+            [
+                (
+                    o.attempt.number,
+                    o.attempt.at,
+                    o.attempt.status_code,
+                    None if o.attempt.error is None else str(o.attempt.error),
+                    o.attempt.duration_ms,
+                    o.attempt.response,
+                    o.attempt.detail,
+                    o.delivery_id,
+                )
+                for o in ordered
+            ],
+        )
+        await cur.executemany(
+            _APPLY_OUTCOME,
+            [
+                {
+                    "status": str(o.status),
+                    "due_at": o.next_attempt_at,
+                    "at": o.attempt.at,
+                    "delivery_id": o.delivery_id,
+                    "worker_id": worker_id,
+                }
+                for o in ordered
+            ],
+        )
+        retried = [(o.attempt.at, o.delivery_id) for o in ordered if o.status != Status.DELIVERED]
+        if retried:
+            await cur.executemany(_SUPERSEDE_IF_DELETED, retried)
+
+
+async def release(conn: Conn, delivery_ids: Sequence[str], worker_id: str, now: datetime) -> None:
+    """Call inside a transaction."""
+    ordered = sorted(delivery_ids)
+    async with conn.cursor() as cur:
+        await cur.executemany(_RELEASE, [(now, now, d, worker_id) for d in ordered])
+        await cur.executemany(_SUPERSEDE_IF_DELETED, [(now, d) for d in ordered])

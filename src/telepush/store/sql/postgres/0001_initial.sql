@@ -1,0 +1,63 @@
+-- The first schema of the PostgreSQL store. Times are timestamptz; payloads are bytea.
+
+-- A customer: its public configuration (camelCase JSON, no secrets) and its secret fields
+-- (clientSecret or password) as one encrypted token.
+CREATE TABLE customers (
+    customer_id text PRIMARY KEY,
+    config_json jsonb NOT NULL,
+    secret bytea NOT NULL,
+    revision integer NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+-- One row per configured (customer, service): what claim walks, without scanning deliveries.
+CREATE TABLE endpoints (
+    customer_id text NOT NULL REFERENCES customers (customer_id) ON DELETE CASCADE,
+    service text NOT NULL,
+    enabled boolean NOT NULL,
+    PRIMARY KEY (customer_id, service)
+);
+
+-- The queue. due_at: next attempt time when pending, lease expiry when sending, NULL when
+-- final. payload is NULL once erased (superseded, customer deleted, retention).
+CREATE TABLE deliveries (
+    seq bigserial PRIMARY KEY,
+    delivery_id text NOT NULL UNIQUE,
+    customer_id text NOT NULL,
+    service text NOT NULL,
+    key text,
+    idempotency_key text,
+    payload bytea,
+    status text NOT NULL
+        CHECK (status IN ('pending', 'sending', 'delivered', 'failed', 'superseded')),
+    due_at timestamptz,
+    lease_owner text,
+    attempt_count integer NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+-- Claim: due rows of one endpoint, pending or sending, oldest due first.
+CREATE INDEX deliveries_queue ON deliveries (customer_id, service, status, due_at);
+-- Deletion wins: the trips and deletions of one natural key.
+CREATE INDEX deliveries_by_key ON deliveries (customer_id, service, key);
+CREATE UNIQUE INDEX deliveries_idempotency ON deliveries (customer_id, service, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- Listing newest first, by customer or by status.
+CREATE INDEX deliveries_by_customer ON deliveries (customer_id, seq);
+CREATE INDEX deliveries_by_status ON deliveries (status, seq);
+
+CREATE TABLE attempts (
+    id bigserial PRIMARY KEY,
+    delivery_seq bigint NOT NULL REFERENCES deliveries (seq) ON DELETE CASCADE,
+    number integer NOT NULL,
+    at timestamptz NOT NULL,
+    status_code integer,
+    error text,
+    duration_ms integer NOT NULL,
+    response text,
+    detail text
+);
+
+CREATE INDEX attempts_by_delivery ON attempts (delivery_seq, number);
