@@ -21,7 +21,9 @@ import uvicorn
 
 from telepush.api import create_app
 from telepush.config import Settings
+from telepush.delivery.auth import RENEW_MARGIN_S, TokenCache
 from telepush.delivery.sender import Sender
+from telepush.delivery.shared_tokens import SharedTokens
 from telepush.delivery.worker import Worker
 from telepush.errors import ConfigError
 from telepush.operations import Operations, utcnow
@@ -89,8 +91,11 @@ def api_token(settings: Settings) -> tuple[str, Path | None]:
     return token, path
 
 
-def make_sender(settings: Settings) -> Sender:
+def make_sender(settings: Settings, store: Store) -> Sender:
+    """The sender; OAuth2 tokens are shared with every process through ``store``."""
+    tokens = TokenCache(shared=SharedTokens(store, margin_s=RENEW_MARGIN_S))
     return Sender(
+        token_cache=tokens,
         ca_bundle=settings.ca_bundle,
         allow_private_networks=settings.allow_private_networks,
         connect_timeout_s=settings.connect_timeout_s,
@@ -174,7 +179,7 @@ async def serve(
     stop = asyncio.Event()
     sock = listen_socket(settings.host, settings.port) if run_api else None
     async with opened_store(settings, migrate=migrate) as store:
-        sender = make_sender(settings)
+        sender = make_sender(settings, store)
         await sender.start()
         worker = make_worker(settings, store, sender) if run_worker else None
         ops = Operations(

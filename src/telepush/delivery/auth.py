@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -27,6 +28,7 @@ from yarl import URL
 from telepush.delivery.failures import classify_exception
 from telepush.delivery.guard import BlockedDestination, check_ip_literal
 from telepush.delivery.reply import preview, read_capped
+from telepush.delivery.shared_tokens import SharedTokens, utcnow
 from telepush.domain.customer import BasicAuth, OAuth2Auth
 from telepush.domain.delivery import ErrorKind
 
@@ -89,9 +91,13 @@ class TokenCache:
         *,
         clock: Callable[[], float] = time.monotonic,
         renew_margin_s: float = RENEW_MARGIN_S,
+        shared: SharedTokens | None = None,
+        wall_clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._clock = clock
         self._renew_margin_s = renew_margin_s
+        self._shared = shared
+        self._wall = wall_clock
         self._tokens: dict[TokenKey, _Cached] = {}
         self._locks: dict[TokenKey, asyncio.Lock] = {}
         self._fetches: dict[TokenKey, int] = {}  # fetches started, per key
@@ -123,8 +129,13 @@ class TokenCache:
             if failure is not None and failure[0] >= shares_from:
                 # failed while we waited: do not hammer it
                 raise TokenError(failure[1].detail, failure[1].kind)
+            if self._shared is not None:
+                found = await self._shared.lookup(*key, self._wall())
+                if found is not None:  # another process fetched it
+                    self._store(key, _Cached(found[0], self._clock() + found[1]))
+                    return found[0]
             number = self._fetches[key] = self._fetches.get(key, 0) + 1
-            started = self._clock()
+            started, wall_started = self._clock(), self._wall()
             try:
                 reply = await fetch()
             except TokenError as exc:
@@ -133,6 +144,9 @@ class TokenCache:
             self._failures.pop(key, None)
             renew_at = started + renew_after_s(reply.expires_in_s, self._renew_margin_s)
             self._store(key, _Cached(reply.access_token, renew_at))
+            if self._shared is not None:
+                expires_at = wall_started + timedelta(seconds=reply.expires_in_s)
+                await self._shared.save(*key, reply.access_token, expires_at)
             return reply.access_token
 
     def _store(self, key: TokenKey, cached: _Cached) -> None:
@@ -156,6 +170,12 @@ class TokenCache:
             del self._tokens[key]
             return True
         return False
+
+    async def reject(self, key: TokenKey, token_value: str) -> None:
+        """The endpoint refused ``token_value``: forget it here and in the shared store."""
+        self.invalidate(key, token_value)
+        if self._shared is not None:
+            await self._shared.drop(*key, token_value)
 
     def clear(self) -> None:
         self._tokens.clear()

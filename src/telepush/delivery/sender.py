@@ -189,7 +189,7 @@ class Sender:
         first = await self._post(url, req, f"Bearer {token}")
         if first.status_code not in auth.renew_on:
             return first
-        self.tokens.invalidate(key, token)
+        await self.tokens.reject(key, token)
         try:
             token = await self.tokens.get(key, fetch)
         except TokenError as exc:
