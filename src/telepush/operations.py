@@ -14,7 +14,14 @@ from typing import Any
 
 from telepush.batch import split_batch
 from telepush.domain.customer import Customer, CustomerConfig, check_customer_id
-from telepush.domain.delivery import Delivery, EnqueueResult, NewDelivery, Status
+from telepush.domain.delivery import (
+    HEARTBEAT_INTERVAL_S,
+    Delivery,
+    EnqueueResult,
+    NewDelivery,
+    Status,
+    WorkerInfo,
+)
 from telepush.errors import InvalidInput, InvalidPayload, NotFound, PayloadTooLarge, TelepushError
 from telepush.services import get_service
 from telepush.store.base import DeliveryFilter, Page, Store
@@ -199,6 +206,14 @@ class Operations:
         if delivery is None:
             raise NotFound(f"no delivery '{delivery_id}'", field="deliveryId")
         return delivery
+
+    async def list_workers(self) -> list[tuple[WorkerInfo, bool]]:
+        """Worker processes and whether each is alive (beat within three intervals)."""
+        now = self.clock()
+        return [
+            (w, (now - w.last_seen_at).total_seconds() < 3 * HEARTBEAT_INTERVAL_S)
+            for w in await self.store.list_workers()
+        ]
 
     async def count_by_status(self) -> dict[Status, int]:
         counts = await self.store.count_by_status()

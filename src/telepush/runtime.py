@@ -21,6 +21,7 @@ import uvicorn
 
 from telepush.api import create_app
 from telepush.config import Settings
+from telepush.delivery import heartbeat
 from telepush.delivery.auth import RENEW_MARGIN_S, TokenCache
 from telepush.delivery.sender import Sender
 from telepush.delivery.shared_tokens import SharedTokens
@@ -212,6 +213,18 @@ async def serve(
         with _on_stop_signals(request_stop):
             if worker is not None:
                 tasks.append(asyncio.create_task(worker.run(stop), name="telepush-worker"))
+                tasks.append(
+                    asyncio.create_task(
+                        heartbeat.beat(
+                            store,
+                            worker.worker_id,
+                            clock=utcnow,
+                            in_flight=lambda: worker.in_flight,
+                            stop=stop,
+                        ),
+                        name="telepush-heartbeat",
+                    )
+                )
             if server is not None:
                 assert sock is not None
                 tasks.append(asyncio.create_task(server.serve([sock]), name="telepush-api"))

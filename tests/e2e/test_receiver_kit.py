@@ -67,7 +67,7 @@ def test_separate_worker_process_delivers(
     start_receiver: StartReceiver, start_telepush: StartTelepush
 ) -> None:
     """`telepush serve --no-worker` accepts; a separate `telepush worker` on the same
-    database delivers."""
+    database delivers, shows in GET /v1/workers by its heartbeat, and leaves on SIGTERM."""
     rec = start_receiver()
     tp = start_telepush()  # its own worker delivers too; stop it to prove the other one works
     tp.proc.stop()
@@ -78,9 +78,13 @@ def test_separate_worker_process_delivers(
         tp.put_customer("acme", oauth2_customer(rec))
         done = tp.wait_status(tp.push("acme", "trip", TRIP), "delivered")
         assert done["attempts"][0]["statusCode"] == 200
+        [beat] = tp.call("GET", "/v1/workers").json()["items"]
+        assert beat["alive"] is True and beat["pid"] == worker.proc.pid  # type: ignore[union-attr]
+        assert worker.stop() == 0
+        assert tp.call("GET", "/v1/workers").json()["items"] == []  # said goodbye
     finally:
         api.stop()
-        assert worker.stop() == 0
+        worker.stop()
 
 
 def _up(tp: object) -> bool:

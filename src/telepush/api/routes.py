@@ -137,6 +137,23 @@ def build_router(ops: Operations) -> APIRouter:
     async def retry_delivery(deliveryId: str) -> DeliveryOut:
         return DeliveryOut.of(await ops.retry_delivery(deliveryId), with_attempts=False)
 
+    @router.get("/workers", tags=["ops"], summary="Worker processes and their heartbeats")
+    async def workers() -> dict[str, Any]:
+        return {
+            "items": [
+                {
+                    "workerId": w.worker_id,
+                    "host": w.host,
+                    "pid": w.pid,
+                    "startedAt": w.started_at.isoformat(),
+                    "lastSeenAt": w.last_seen_at.isoformat(),
+                    "inFlight": w.in_flight,
+                    "alive": alive,
+                }
+                for w, alive in await ops.list_workers()
+            ]
+        }
+
     @router.get("/stats", tags=["deliveries"], summary="Deliveries counted by status")
     async def stats() -> dict[str, Any]:
         counts = await ops.count_by_status()

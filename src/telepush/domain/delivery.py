@@ -130,3 +130,19 @@ class Outcome:
     attempt: Attempt
     status: Status  # DELIVERED, PENDING (retry at next_attempt_at) or FAILED
     next_attempt_at: datetime | None = None
+
+
+# How often a worker process says it is alive; three missed beats mean it is gone.
+HEARTBEAT_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A worker process as its heartbeats describe it."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    last_seen_at: datetime
+    in_flight: int

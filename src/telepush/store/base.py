@@ -25,6 +25,7 @@ from telepush.domain.delivery import (
     NewDelivery,
     Outcome,
     Status,
+    WorkerInfo,
 )
 
 
@@ -96,6 +97,18 @@ class Store(Protocol):
     async def drop_token(self, customer_id: str, revision: int, token: str) -> None:
         """Forget the customer's token if it is still ``token`` (it was refused): a newer one
         another process has stored meanwhile stays."""
+
+    # ---- worker heartbeats -----------------------------------------------------------
+    async def heartbeat(
+        self, worker_id: str, now: datetime, *, host: str, pid: int, in_flight: int
+    ) -> None:
+        """Record that ``worker_id`` is alive (created on its first beat)."""
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """The worker stopped cleanly: remove its row."""
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Every worker that has beaten and not stopped cleanly, oldest first."""
 
     # ---- ingest ----------------------------------------------------------------------
     async def enqueue(self, items: Sequence[NewDelivery]) -> list[EnqueueResult]:

@@ -27,6 +27,7 @@ from telepush.domain.delivery import (
     NewDelivery,
     Outcome,
     Status,
+    WorkerInfo,
 )
 from telepush.store import (
     postgres_claim,
@@ -35,6 +36,7 @@ from telepush.store import (
     postgres_queue,
     postgres_reads,
     postgres_schema,
+    postgres_workers,
 )
 from telepush.store.base import DeliveryFilter, Page
 from telepush.store.postgres_conn import Conn, Connections, aware
@@ -181,6 +183,22 @@ class PostgresStore:
                     await postgres_customers.drop_token(conn, customer_id, revision, ciphertext)
 
         await self._db.write(drop)
+
+    # ---- worker heartbeats -------------------------------------------------------------
+
+    async def heartbeat(
+        self, worker_id: str, now: datetime, *, host: str, pid: int, in_flight: int
+    ) -> None:
+        aware(now)
+        await self._db.write(
+            lambda conn: postgres_workers.heartbeat(conn, worker_id, now, host, pid, in_flight)
+        )
+
+    async def forget_worker(self, worker_id: str) -> None:
+        await self._db.write(lambda conn: postgres_workers.forget(conn, worker_id))
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        return await self._db.read(postgres_workers.list_workers)
 
     # ---- ingest and work ---------------------------------------------------------------
 

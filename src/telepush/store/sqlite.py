@@ -28,6 +28,7 @@ from telepush.domain.delivery import (
     NewDelivery,
     Outcome,
     Status,
+    WorkerInfo,
 )
 from telepush.errors import ConfigError
 from telepush.store import (
@@ -36,6 +37,7 @@ from telepush.store import (
     sqlite_queue,
     sqlite_reads,
     sqlite_tokens,
+    sqlite_workers,
 )
 from telepush.store.base import DeliveryFilter, Page
 from telepush.store.secrets import SecretBox
@@ -195,6 +197,22 @@ class SQLiteStore:
                     sqlite_tokens.drop_token(conn, customer_id, revision, ciphertext)
 
         await self._writer.run(drop)
+
+    # ---- worker heartbeats -------------------------------------------------------------
+
+    async def heartbeat(
+        self, worker_id: str, now: datetime, *, host: str, pid: int, in_flight: int
+    ) -> None:
+        now_s = to_epoch(now)
+        await self._writer.run(
+            lambda conn: sqlite_workers.heartbeat(conn, worker_id, now_s, host, pid, in_flight)
+        )
+
+    async def forget_worker(self, worker_id: str) -> None:
+        await self._writer.run(lambda conn: sqlite_workers.forget(conn, worker_id))
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        return await self._writer.run(sqlite_workers.list_workers, write=False)
 
     # ---- ingest and work ---------------------------------------------------------------
 

@@ -78,3 +78,12 @@ CREATE TABLE oauth_tokens (
     expires_at timestamptz NOT NULL,
     fetched_by text NOT NULL
 );
+
+CREATE TABLE workers (
+    worker_id text PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    started_at timestamptz NOT NULL,
+    last_seen_at timestamptz NOT NULL,
+    in_flight integer NOT NULL
+);

@@ -78,3 +78,12 @@ CREATE TABLE oauth_tokens (
     expires_at REAL NOT NULL,
     fetched_by TEXT NOT NULL
 );
+
+CREATE TABLE workers (
+    worker_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    in_flight INTEGER NOT NULL
+);
