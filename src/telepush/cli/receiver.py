@@ -18,9 +18,9 @@ def register(app: typer.Typer) -> None:
 def receiver(
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port (HTTPS).")] = 8443,
-    database: Annotated[Path, typer.Option(help="SQLite file for what is received.")] = Path(
-        "receiver.db"
-    ),
+    database: Annotated[
+        str, typer.Option(help="SQLite file or postgresql:// URL for what is received.")
+    ] = "receiver.db",
     auth: Annotated[str, typer.Option(help="oauth2 (token endpoint + bearer) or basic.")] = (
         "oauth2"
     ),
@@ -63,14 +63,14 @@ def receiver(
     """Run the receiver kit: a reference customer platform that receives telepush's pushes.
 
     It issues OAuth2 tokens (client credentials, HTTP Basic client authentication) or checks
-    Basic auth, validates each document, stores it durably and idempotently in SQLite and
-    answers 200 only once it is committed. Read what arrived with GET /trips, /crashes/{id},
+    Basic auth, validates each document, stores it durably and idempotently (a SQLite file,
+    or PostgreSQL with a postgresql:// URL) and answers 200 only once it is committed. Read what arrived with GET /trips, /crashes/{id},
     /deletions, /diagnoses, /crash-reports and /stats."""
     from telepush.receiver import ReceiverSettings, serve
 
     try:
         settings = ReceiverSettings(
-            database=str(database),
+            database=database,
             auth_mode=auth,
             client_id=client_id,
             client_secret=client_secret,

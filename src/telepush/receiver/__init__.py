@@ -2,7 +2,8 @@
 
 It receives telepush's pushes: an OAuth2 client-credentials token endpoint (or HTTP Basic),
 one push endpoint per service, validation against the service models, durable idempotent
-storage in SQLite (200 only once committed) and a small read API over what was stored.
+storage in SQLite or PostgreSQL (200 only once committed) and a small read API over what was
+stored.
 
     from telepush.receiver import ReceiverSettings, create_app, serve
 

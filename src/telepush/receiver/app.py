@@ -120,7 +120,7 @@ def token_endpoint(receiver: Receiver) -> Route:
 
 def create_app(settings: ReceiverSettings) -> Starlette:
     """The receiver as an ASGI app; its storage opens at startup and closes at shutdown."""
-    storage = Storage(settings.database_path)
+    storage = Storage(settings.database)
     tokens = TokenIssuer(settings.token_ttl_s)
     auth = Authenticator(settings, tokens)
     control = None

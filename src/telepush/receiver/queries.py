@@ -1,4 +1,5 @@
-"""Read queries of the receiver's read API: each is a function of a SQLite connection.
+"""Read queries of the receiver's read API: each is a function of a connection (SQLite or
+PostgreSQL, the same SQL on both; see ``dialect``).
 
 Stored documents are returned as the raw bytes received; listings parse the small ones.
 """
@@ -6,12 +7,13 @@ Stored documents are returned as the raw bytes received; listings parse the smal
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from telepush.receiver.dialect import Connection
+
 R = TypeVar("R")
-Query = Callable[[sqlite3.Connection], R]
+Query = Callable[[Connection], R]
 
 _COUNTED = {
     "trip": "trips",
@@ -31,7 +33,7 @@ def crash_body(crash_id: str) -> Query[bytes | None]:
 
 
 def is_deleted(itin_id: str) -> Query[bool]:
-    def run(conn: sqlite3.Connection) -> bool:
+    def run(conn: Connection) -> bool:
         found = conn.execute("SELECT 1 FROM deletions WHERE itin_id = ?", (itin_id,)).fetchone()
         return found is not None
 
@@ -39,7 +41,7 @@ def is_deleted(itin_id: str) -> Query[bool]:
 
 
 def _body(sql: str, key: str) -> Query[bytes | None]:
-    def run(conn: sqlite3.Connection) -> bytes | None:
+    def run(conn: Connection) -> bytes | None:
         row = conn.execute(sql, (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -47,7 +49,7 @@ def _body(sql: str, key: str) -> Query[bytes | None]:
 
 
 def trip_ids(limit: int, after: str | None) -> Query[list[str]]:
-    def run(conn: sqlite3.Connection) -> list[str]:
+    def run(conn: Connection) -> list[str]:
         rows = conn.execute(
             "SELECT itin_id FROM trips WHERE itin_id > ? ORDER BY itin_id LIMIT ?",
             (after or "", limit),
@@ -58,7 +60,7 @@ def trip_ids(limit: int, after: str | None) -> Query[list[str]]:
 
 
 def deletions(limit: int) -> Query[list[dict[str, Any]]]:
-    def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def run(conn: Connection) -> list[dict[str, Any]]:
         rows = conn.execute(
             "SELECT itin_id, date, received_at, delivery_id, trip_was_stored FROM deletions"
             " ORDER BY received_at, itin_id LIMIT ?",
@@ -79,7 +81,7 @@ def deletions(limit: int) -> Query[list[dict[str, Any]]]:
 
 
 def diagnoses(user_id: str | None, limit: int) -> Query[list[dict[str, Any]]]:
-    def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def run(conn: Connection) -> list[dict[str, Any]]:
         sql = "SELECT id, user_id, day_key, event_count, body, delivery_id, received_at"
         sql += " FROM diagnoses"
         args: tuple[Any, ...] = (limit,)
@@ -105,7 +107,7 @@ def diagnoses(user_id: str | None, limit: int) -> Query[list[dict[str, Any]]]:
 
 
 def crash_reports(limit: int) -> Query[list[dict[str, Any]]]:
-    def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def run(conn: Connection) -> list[dict[str, Any]]:
         rows = conn.execute(
             "SELECT report_id, itin_id, body, delivery_id, received_at FROM crash_reports"
             " ORDER BY received_at, report_id LIMIT ?",
@@ -128,7 +130,7 @@ def crash_reports(limit: int) -> Query[list[dict[str, Any]]]:
 def receipts(
     service: str | None, delivery_id: str | None, limit: int
 ) -> Query[list[dict[str, Any]]]:
-    def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    def run(conn: Connection) -> list[dict[str, Any]]:
         where, args = [], []
         if service is not None:
             where.append("service = ?")
@@ -156,7 +158,7 @@ def receipts(
     return run
 
 
-def counts(conn: sqlite3.Connection) -> dict[str, Any]:
+def counts(conn: Connection) -> dict[str, Any]:
     """Rows stored per service, receipts per service, and duplicates."""
     stored = {
         service: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

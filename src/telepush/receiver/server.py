@@ -29,7 +29,8 @@ def _certificates(
         return Path(certfile), None if keyfile is None else Path(keyfile)
     if keyfile is not None:
         raise ValueError("keyfile given without certfile")
-    directory = settings.database_path.resolve().parent / "receiver-certs"
+    beside = settings.database_path
+    directory = (beside.resolve().parent if beside else Path.cwd()) / "receiver-certs"
     ca_pem, cert_pem, key_pem = ensure_dev_certificates(directory)
     log.warning(
         "receiver: no certificate given; using a development certificate for localhost "
@@ -80,7 +81,8 @@ def serve(
     """Serve the receiver over HTTPS until interrupted (SIGINT/SIGTERM).
 
     Without ``certfile``, a development CA and certificate for localhost are made (once) in
-    ``receiver-certs/`` next to the database; clients must trust its ``receiver-ca.pem``.
+    ``receiver-certs/`` next to the SQLite file (in the current directory when storing in
+    PostgreSQL); clients must trust its ``receiver-ca.pem``.
     """
     config = _config(settings, host, port, certfile, keyfile, log_level, access_log)
     uvicorn.Server(config).run()

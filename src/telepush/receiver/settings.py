@@ -1,18 +1,21 @@
 """Settings of the receiver kit.
 
 One ``ReceiverSettings`` object configures a receiver: where it stores what it receives
-(a SQLite file), how pushes authenticate (OAuth2 client credentials or HTTP Basic), the
-paths it serves, and whether the test/demo control API is on. Secrets are ``SecretStr`` so
-they never show up in a ``repr`` or a log line.
+(a SQLite file, or a PostgreSQL database by URL), how pushes authenticate (OAuth2 client
+credentials or HTTP Basic), the paths it serves, and whether the test/demo control API is on.
+Secrets are ``SecretStr`` so they never show up in a ``repr`` or a log line; a password in
+the database URL is masked in the ``repr`` too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from telepush.receiver.pg import is_postgres_url, redact_url
 from telepush.services import CATALOGUE
 
 DEFAULT_TOKEN_PATH = "/oauth/token"
@@ -30,7 +33,7 @@ class ReceiverSettings(BaseModel):
 
     database: str = Field(
         default="receiver.db",
-        description="SQLite file (a path, or sqlite:///path). PostgreSQL is not supported.",
+        description="SQLite file (a path, or sqlite:///path), or a postgresql:// URL",
     )
     auth_mode: Literal["oauth2", "basic"] = "oauth2"
     client_id: str | None = Field(default=None, description="OAuth2 client id accepted")
@@ -53,17 +56,19 @@ class ReceiverSettings(BaseModel):
 
     @field_validator("database")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
-        lowered = value.strip().lower()
-        if lowered.startswith(("postgresql:", "postgres:", "postgresql+")):
-            raise ValueError(
-                "the receiver kit stores in a SQLite file only; PostgreSQL URLs are not "
-                "supported - give a file path such as receiver.db"
-            )
+    def _sqlite_or_postgres(cls, value: str) -> str:
+        if is_postgres_url(value):
+            scheme, _sep, rest = value.strip().partition("://")
+            return f"{scheme.lower()}://{rest}"
+        if value.strip().lower().startswith("postgresql+"):
+            raise ValueError("give a plain postgresql:// URL (no +driver suffix)")
         if value.startswith("sqlite:///"):
             value = value[len("sqlite:///") :]
         elif "://" in value:
-            raise ValueError(f"database must be a SQLite file path, not the URL {value!r}")
+            raise ValueError(
+                "database must be a SQLite file path or a postgresql:// URL, not a "
+                f"{value.partition('://')[0]}:// URL"
+            )
         if not value or value == ":memory:" or value.startswith("file:"):
             raise ValueError("database must be a SQLite file path (storage must be durable)")
         return value
@@ -103,8 +108,22 @@ class ReceiverSettings(BaseModel):
         return self
 
     @property
-    def database_path(self) -> Path:
-        return Path(self.database)
+    def is_postgres(self) -> bool:
+        return is_postgres_url(self.database)
+
+    @property
+    def database_path(self) -> Path | None:
+        """The SQLite file; ``None`` when storing in PostgreSQL."""
+        return None if self.is_postgres else Path(self.database)
+
+    @property
+    def database_label(self) -> str:
+        """The database, fit for a log line (a URL's password masked)."""
+        return redact_url(self.database) if self.is_postgres else self.database
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, self.database_label if name == "database" else value
 
     def service_of_path(self) -> dict[str, str]:
         """Push path -> service name."""

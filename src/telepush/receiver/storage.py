@@ -1,4 +1,5 @@
-"""Durable, idempotent storage of what the receiver accepted (SQLite, WAL, synchronous=FULL).
+"""Durable, idempotent storage of what the receiver accepted: a SQLite file (WAL,
+``synchronous=FULL``), or a PostgreSQL database named by a ``postgresql://`` URL.
 
 Rules, one transaction per document (see ``writer``):
 
@@ -13,46 +14,20 @@ Rules, one transaction per document (see ``writer``):
 - ``diagnosis`` is appended (an empty one is a heartbeat and is kept too).
 
 Raw bodies are kept byte for byte. Every accepted request leaves a row in ``receipts``.
+The same SQL runs on both databases (see ``dialect``); the schema is created at start.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from telepush.receiver import queries
+from telepush.receiver.dialect import Connection, Dialect, SQLite, create_schema
+from telepush.receiver.pg import PostgreSQL, is_postgres_url
 from telepush.receiver.writer import GroupCommitWriter
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS trips (
-    itin_id TEXT PRIMARY KEY, body BLOB NOT NULL, sha256 TEXT NOT NULL,
-    delivery_id TEXT, received_at TEXT NOT NULL, versions INTEGER NOT NULL DEFAULT 1);
-CREATE TABLE IF NOT EXISTS deletions (
-    itin_id TEXT PRIMARY KEY, date TEXT, body BLOB NOT NULL, sha256 TEXT NOT NULL,
-    delivery_id TEXT, received_at TEXT NOT NULL, trip_was_stored INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS crashes (
-    crash_id TEXT PRIMARY KEY, body BLOB NOT NULL, sha256 TEXT NOT NULL,
-    delivery_id TEXT, received_at TEXT NOT NULL, versions INTEGER NOT NULL DEFAULT 1);
-CREATE TABLE IF NOT EXISTS crash_reports (
-    report_id TEXT PRIMARY KEY, itin_id TEXT, body BLOB NOT NULL, sha256 TEXT NOT NULL,
-    delivery_id TEXT, received_at TEXT NOT NULL, versions INTEGER NOT NULL DEFAULT 1);
-CREATE INDEX IF NOT EXISTS crash_reports_itin ON crash_reports (itin_id);
-CREATE TABLE IF NOT EXISTS diagnoses (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, day_key TEXT NOT NULL,
-    event_count INTEGER NOT NULL, body BLOB NOT NULL, sha256 TEXT NOT NULL,
-    delivery_id TEXT, received_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS diagnoses_user ON diagnoses (user_id, id);
-CREATE INDEX IF NOT EXISTS diagnoses_key ON diagnoses (day_key, sha256);
-CREATE TABLE IF NOT EXISTS receipts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT, service TEXT NOT NULL,
-    key TEXT NOT NULL, attempt TEXT, received_at TEXT NOT NULL,
-    duplicate INTEGER NOT NULL, outcome TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS receipts_delivery ON receipts (delivery_id) WHERE duplicate = 0;
-CREATE INDEX IF NOT EXISTS receipts_service ON receipts (service, id);
-"""
 
 # keyed services: table, key column
 _KEYED = {"trip": ("trips", "itin_id"), "crash": ("crashes", "crash_id")}
@@ -86,31 +61,32 @@ class Stored:
     duplicate: bool = False
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection with the durability settings of the receiver (autocommit mode)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+def dialect_for(database: str | Path) -> Dialect:
+    """The database a ``ReceiverSettings.database`` value names: a PostgreSQL URL, else a
+    SQLite file path."""
+    if isinstance(database, str) and is_postgres_url(database):
+        return PostgreSQL(database.strip())
+    return SQLite(Path(database))
 
 
 class Storage:
     """Write through the group-commit writer; read on a separate, lock-protected connection."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, database: str | Path) -> None:
+        self.dialect = dialect_for(database)
         self._writer = GroupCommitWriter(self._connect_writer)
-        self._reader: sqlite3.Connection | None = None
+        self._reader: Connection | None = None
         self._read_lock = threading.Lock()
         self._fail_lock = threading.Lock()
         self._fail_next = 0
 
-    def _connect_writer(self) -> sqlite3.Connection:
-        if self.path.parent != Path():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = connect(self.path)
-        conn.executescript(SCHEMA)
+    def _connect_writer(self) -> Connection:
+        conn = self.dialect.open()
+        try:
+            create_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def open(self) -> None:
@@ -139,7 +115,7 @@ class Storage:
         """Store ``item``; return only once committed. Raises on any storage failure."""
         return await self._writer.submit(lambda conn: self._store(conn, item))
 
-    def _store(self, conn: sqlite3.Connection, item: Incoming) -> Stored:
+    def _store(self, conn: Connection, item: Incoming) -> Stored:
         if self._consume_failure():
             raise StorageFailure("storage failure injected by the control API")
         sha = hashlib.sha256(item.body).hexdigest()
@@ -160,15 +136,24 @@ class Storage:
         return result
 
     def read(self, query: queries.Query[queries.R]) -> queries.R:
-        """Run a read query (blocking: call it from a worker thread)."""
+        """Run a read query (blocking: call it from a worker thread). A reader connection
+        found broken is replaced and the query run once more."""
         with self._read_lock:
             if self._reader is None:
                 self._writer.start()  # the writer creates the schema
-                self._reader = connect(self.path)
-            return query(self._reader)
+                self._reader = self.dialect.open()
+            try:
+                return query(self._reader)
+            except Exception:
+                if not self._reader.broken:
+                    raise
+                self._reader.close()
+                self._reader = None
+                self._reader = self.dialect.open()
+                return query(self._reader)
 
 
-def _seen(conn: sqlite3.Connection, item: Incoming) -> Stored | None:
+def _seen(conn: Connection, item: Incoming) -> Stored | None:
     if item.delivery_id is None:
         return None
     row = conn.execute(
@@ -178,7 +163,7 @@ def _seen(conn: sqlite3.Connection, item: Incoming) -> Stored | None:
     return None if row is None else Stored("duplicate", duplicate=True)
 
 
-def _keyed(conn: sqlite3.Connection, item: Incoming, sha: str) -> Stored:
+def _keyed(conn: Connection, item: Incoming, sha: str) -> Stored:
     table, column = _KEYED[item.service]
     row = conn.execute(f"SELECT sha256 FROM {table} WHERE {column} = ?", (item.key,)).fetchone()
     if row is not None and row[0] == sha:
@@ -187,20 +172,20 @@ def _keyed(conn: sqlite3.Connection, item: Incoming, sha: str) -> Stored:
         return Stored("discarded")
     conn.execute(
         f"INSERT INTO {table} ({column}, body, sha256, delivery_id, received_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET body = excluded.body,"
+        f" VALUES (?, ?, ?, ?, ?) ON CONFLICT ({column}) DO UPDATE SET body = excluded.body,"
         " sha256 = excluded.sha256, delivery_id = excluded.delivery_id,"
-        " received_at = excluded.received_at, versions = versions + 1",
+        f" received_at = excluded.received_at, versions = {table}.versions + 1",
         (item.key, item.body, sha, item.delivery_id, item.received_at),
     )
     return Stored("stored" if row is None else "updated")
 
 
-def _deleted(conn: sqlite3.Connection, itin_id: str) -> bool:
+def _deleted(conn: Connection, itin_id: str) -> bool:
     found = conn.execute("SELECT 1 FROM deletions WHERE itin_id = ?", (itin_id,)).fetchone()
     return found is not None
 
 
-def _deletion(conn: sqlite3.Connection, item: Incoming, sha: str) -> Stored:
+def _deletion(conn: Connection, item: Incoming, sha: str) -> Stored:
     row = conn.execute("SELECT sha256 FROM deletions WHERE itin_id = ?", (item.key,)).fetchone()
     if row is not None and row[0] == sha:
         return Stored("duplicate", duplicate=True)
@@ -208,16 +193,17 @@ def _deletion(conn: sqlite3.Connection, item: Incoming, sha: str) -> Stored:
     conn.execute("DELETE FROM crash_reports WHERE itin_id = ?", (item.key,))
     conn.execute(
         "INSERT INTO deletions (itin_id, date, body, sha256, delivery_id, received_at,"
-        " trip_was_stored) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET"
+        " trip_was_stored) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (itin_id) DO UPDATE SET"
         " date = excluded.date, body = excluded.body, sha256 = excluded.sha256,"
         " delivery_id = excluded.delivery_id, received_at = excluded.received_at,"
-        " trip_was_stored = max(trip_was_stored, excluded.trip_was_stored)",
+        " trip_was_stored = CASE WHEN excluded.trip_was_stored > deletions.trip_was_stored"
+        " THEN excluded.trip_was_stored ELSE deletions.trip_was_stored END",
         (item.key, item.date, item.body, sha, item.delivery_id, item.received_at, int(removed > 0)),
     )
     return Stored("deleted" if removed else "recorded")
 
 
-def _crash_report(conn: sqlite3.Connection, item: Incoming, sha: str) -> Stored:
+def _crash_report(conn: Connection, item: Incoming, sha: str) -> Stored:
     row = conn.execute(
         "SELECT sha256 FROM crash_reports WHERE report_id = ?", (item.key,)
     ).fetchone()
@@ -227,15 +213,16 @@ def _crash_report(conn: sqlite3.Connection, item: Incoming, sha: str) -> Stored:
         return Stored("discarded")
     conn.execute(
         "INSERT INTO crash_reports (report_id, itin_id, body, sha256, delivery_id, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET itin_id = excluded.itin_id,"
-        " body = excluded.body, sha256 = excluded.sha256, delivery_id = excluded.delivery_id,"
-        " received_at = excluded.received_at, versions = versions + 1",
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (report_id) DO UPDATE SET"
+        " itin_id = excluded.itin_id, body = excluded.body, sha256 = excluded.sha256,"
+        " delivery_id = excluded.delivery_id, received_at = excluded.received_at,"
+        " versions = crash_reports.versions + 1",
         (item.key, item.itin_id, item.body, sha, item.delivery_id, item.received_at),
     )
     return Stored("stored" if row is None else "updated")
 
 
-def _diagnosis(conn: sqlite3.Connection, item: Incoming, sha: str) -> Stored:
+def _diagnosis(conn: Connection, item: Incoming, sha: str) -> Stored:
     row = conn.execute(
         "SELECT 1 FROM diagnoses WHERE day_key = ? AND sha256 = ? LIMIT 1", (item.key, sha)
     ).fetchone()

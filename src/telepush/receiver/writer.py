@@ -1,11 +1,16 @@
-"""A single SQLite writer thread with group commit.
+"""A single writer thread with group commit (SQLite or PostgreSQL).
 
 Every write is a *job* (a function of the connection) queued to one thread that owns the
 write connection. The thread takes whatever jobs are waiting (up to ``max_batch``), runs
 each inside its own savepoint of one transaction, commits once, and only then settles the
 callers' futures. So a caller learns of success only after its data is durable
-(``synchronous=FULL``), while many concurrent pushes share one fsync. A job that raises is
-rolled back to its savepoint alone; a failed commit fails every job of the batch.
+(``synchronous=FULL``, or PostgreSQL's commit), while many concurrent pushes share one
+flush. A job that raises is rolled back to its savepoint alone; a failed commit fails every
+job of the batch.
+
+A connection found broken (its server went away) is dropped and a new one opened for the
+next batch. When that is found at ``BEGIN``, before any job ran, the batch is retried once
+on a fresh connection; later, its jobs fail (their callers answer 500 and are redelivered).
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from telepush.receiver.dialect import Connection
+
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], Any]
+Job = Callable[[Connection], Any]
 _Item = tuple[Job, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 log = logging.getLogger(__name__)
@@ -32,8 +38,9 @@ class WriterClosed(RuntimeError):
 class GroupCommitWriter:
     """Runs write jobs on one thread, committing them in groups."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], max_batch: int = 256) -> None:
+    def __init__(self, connect: Callable[[], Connection], max_batch: int = 256) -> None:
         self._connect = connect
+        self._conn: Connection | None = None
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -56,7 +63,7 @@ class GroupCommitWriter:
                     self._thread = None
                     raise failure
 
-    async def submit(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def submit(self, job: Callable[[Connection], T]) -> T:
         """Run ``job`` in a transaction; return its result once that transaction committed."""
         if self._thread is None:
             self.start()
@@ -78,7 +85,7 @@ class GroupCommitWriter:
 
     def _run(self, ready: queue.SimpleQueue[BaseException | None]) -> None:
         try:
-            conn = self._connect()
+            self._conn = self._connect()
         except BaseException as exc:
             ready.put(exc)
             return
@@ -99,37 +106,71 @@ class GroupCommitWriter:
                         stop = True
                         break
                     batch.append(item)
-                self._commit(conn, batch)
+                self._commit(batch)
         finally:
-            conn.close()
+            self._drop()
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Item]) -> None:
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("receiver storage: closing a connection failed", exc_info=True)
+
+    def _begin(self) -> Connection:
+        """The connection, in a new transaction; a connection found broken is replaced once."""
+        if self._conn is None:
+            self._conn = self._connect()
+        try:
+            self._conn.begin()
+        except Exception:
+            if not self._conn.broken:
+                raise
+            log.warning("receiver storage: the database connection was lost; reconnecting")
+            self._drop()
+            self._conn = self._connect()
+            self._conn.begin()
+        return self._conn
+
+    def _commit(self, batch: list[_Item]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn = self._begin()
             for job, _future, _loop in batch:
                 conn.execute("SAVEPOINT job")
                 try:
                     outcomes.append((True, job(conn)))
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
+                    conn.execute("ROLLBACK TO SAVEPOINT job")
                     outcomes.append((False, exc))
-                conn.execute("RELEASE job")
+                conn.execute("RELEASE SAVEPOINT job")
             conn.execute("COMMIT")
             self.commits += 1
         except Exception as exc:
             log.exception("receiver storage: transaction failed, nothing of it was stored")
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    log.exception("receiver storage: rollback failed")
+            self._abort()
             outcomes = [(False, exc)] * len(batch)
         for (_job, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
             try:
                 loop.call_soon_threadsafe(_settle, future, ok, value)
             except RuntimeError:  # the caller's loop is gone
                 continue
+
+    def _abort(self) -> None:
+        """Roll back what is left of a failed transaction; drop a connection in doubt."""
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            if not conn.broken and conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except Exception:
+            log.exception("receiver storage: rollback failed")
+            self._drop()
+            return
+        if conn.broken:
+            self._drop()
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -1,20 +1,25 @@
-"""Fixtures: a real receiver over HTTPS on 127.0.0.1 (background thread) and an aiohttp client."""
+"""Fixtures: a real receiver over HTTPS on 127.0.0.1 (background thread), an aiohttp client,
+and the databases a receiver stores in (a SQLite file; a scratch PostgreSQL database)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import sqlite3
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 
 from telepush.receiver import ReceiverSettings, ReceiverThread
+from tests.support import pg
 from tests.support.certs import CertFiles
 
 CLIENT_ID = "acme-client"
@@ -157,3 +162,66 @@ def api_for(session: aiohttp.ClientSession) -> Callable[[ReceiverThread], Api]:
 def api(start_receiver: StartReceiver, api_for: Callable[[ReceiverThread], Api]) -> Api:
     """A client of a default receiver (oauth2, reject 401, control API on)."""
     return api_for(start_receiver())
+
+
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Database:
+    """A database a receiver stores in, seen from a connection of its own."""
+
+    name: str
+    target: str  # ReceiverSettings.database
+    peek: Callable[[str, tuple[Any, ...]], Rows]
+    error: type[Exception]  # what its driver raises
+
+    def rows(self, sql: str, *args: Any) -> Rows:
+        """The rows of ``sql`` (``?`` placeholders), read on a new connection."""
+        return self.peek(sql, args)
+
+
+def _sqlite_rows(path: Path) -> Callable[[str, tuple[Any, ...]], Rows]:
+    def peek(sql: str, args: tuple[Any, ...]) -> Rows:
+        with closing(sqlite3.connect(path)) as conn:
+            return conn.execute(sql, args).fetchall()
+
+    return peek
+
+
+def _postgres_rows(url: str) -> Callable[[str, tuple[Any, ...]], Rows]:
+    def peek(sql: str, args: tuple[Any, ...]) -> Rows:
+        return pg.query(url, sql.replace("?", "%s"), args)
+
+    return peek
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (``receiver_test_*``), dropped afterwards.
+
+    Skips when the server is unreachable, unless ``CI`` is set: then it fails."""
+    pg.require_server()
+    name = pg.create_database(pg.POSTGRES_URL, prefix="receiver_test")
+    try:
+        yield pg.database_url(pg.POSTGRES_URL, name)
+    finally:
+        pg.drop_database(pg.POSTGRES_URL, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """Each database the receiver can store in, in turn."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return Database("postgresql", url, _postgres_rows(url), psycopg.Error)
+    path = tmp_path / "receiver.db"
+    return Database("sqlite", str(path), _sqlite_rows(path), sqlite3.Error)
+
+
+@pytest.fixture
+def database_api(
+    database: Database, start_receiver: StartReceiver, api_for: Callable[[ReceiverThread], Api]
+) -> Api:
+    """A client of a receiver storing in ``database`` (each database in turn)."""
+    return api_for(start_receiver(database=database.target))

@@ -29,8 +29,9 @@ async def test_read_routes_need_the_push_credentials(api: Api) -> None:
         assert (await api.get(path, "Bearer forged")).status == 401, path
 
 
-async def test_listings_show_what_was_stored(api: Api) -> None:
-    """Trips, crashes, crash reports and receipts are listed after pushes."""
+async def test_listings_show_what_was_stored(database_api: Api) -> None:
+    """Trips, crashes, crash reports and receipts are listed after pushes, on each database."""
+    api = database_api
     bearer = await api.bearer()
     synth = Synth(40)
     for itin in ("b", "a", "c"):
@@ -52,8 +53,9 @@ async def test_listings_show_what_was_stored(api: Api) -> None:
     assert (await api.get("/receipts?service=bogus", bearer)).status == 400
 
 
-async def test_stats_count_services_duplicates_and_tokens(api: Api) -> None:
-    """GET /stats counts stored rows, receipts, duplicates and issued tokens."""
+async def test_stats_count_services_duplicates_and_tokens(database_api: Api) -> None:
+    """GET /stats counts stored rows, receipts, duplicates and tokens, on each database."""
+    api = database_api
     bearer = await api.bearer()
     body = to_bytes(Synth(41).crash())
     await api.push("crash", body, bearer, delivery_id="s")

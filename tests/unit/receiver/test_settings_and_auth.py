@@ -28,10 +28,31 @@ def test_defaults_cover_every_service() -> None:
     assert settings.push_paths == {name: f"/push/{name}" for name in CATALOGUE}
 
 
-def test_postgresql_url_is_refused_clearly() -> None:
-    """A postgresql:// database is rejected with a message saying SQLite only."""
-    with pytest.raises(ValidationError, match="SQLite file only"):
-        oauth(database="postgresql://db/receiver")
+def test_postgresql_urls_are_accepted() -> None:
+    """postgresql:// and postgres:// URLs name a PostgreSQL database (no SQLite file)."""
+    for url in ("postgresql://db/receiver", "postgres://u@db:5433/receiver", "PostgreSQL://db/r"):
+        settings = oauth(database=url)
+        assert settings.is_postgres
+        assert settings.database_path is None
+    assert oauth(database="PostgreSQL://db/r").database == "postgresql://db/r"
+    assert not oauth(database="receiver.db").is_postgres
+
+
+def test_database_password_is_masked_in_repr() -> None:
+    """A password in the PostgreSQL URL (authority or parameter) never shows in the repr."""
+    settings = oauth(database="postgresql://u:hunter2@db/r?password=hunter3&sslmode=require")
+    assert "hunter" not in repr(settings)
+    assert "hunter" not in str(settings)
+    assert settings.database_label == "postgresql://u:***@db/r?password=***&sslmode=require"
+    assert "hunter2" in settings.database
+
+
+def test_other_urls_are_refused_clearly() -> None:
+    """Other URL schemes and driver-suffixed PostgreSQL URLs are refused, naming what works."""
+    with pytest.raises(ValidationError, match="SQLite file path or a postgresql:// URL"):
+        oauth(database="mysql://db/receiver")
+    with pytest.raises(ValidationError, match="plain postgresql:// URL"):
+        oauth(database="postgresql+psycopg://db/receiver")
 
 
 def test_sqlite_url_is_accepted_as_a_path() -> None:
