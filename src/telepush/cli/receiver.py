@@ -47,7 +47,8 @@ def receiver(
         Path | None,
         typer.Option(
             help="Server certificate chain (PEM). Without it a local development CA and a "
-            "localhost certificate are generated next to the database."
+            "localhost certificate are generated (next to a SQLite database, else in the "
+            "current directory)."
         ),
     ] = None,
     key: Annotated[Path | None, typer.Option(help="Private key of --cert (PEM).")] = None,
@@ -64,8 +65,9 @@ def receiver(
 
     It issues OAuth2 tokens (client credentials, HTTP Basic client authentication) or checks
     Basic auth, validates each document, stores it durably and idempotently (a SQLite file,
-    or PostgreSQL with a postgresql:// URL) and answers 200 only once it is committed. Read what arrived with GET /trips, /crashes/{id},
-    /deletions, /diagnoses, /crash-reports and /stats."""
+    or PostgreSQL with a postgresql:// URL) and answers 200 only once it is committed. Read
+    what arrived with GET /trips, /crashes/{id}, /deletions, /diagnoses, /crash-reports and
+    /stats."""
     from telepush.receiver import ReceiverSettings, serve
 
     try:
