@@ -10,6 +10,7 @@ read-only work is retried once on a fresh connection. A caller never waits longe
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -22,6 +23,8 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 from telepush.errors import StoreError
 
 T = TypeVar("T")
+RECONNECT_TIMEOUT_S = 2.0  # a failing reconnection is dropped (and begun afresh) this soon
+ASK_EVERY_S = 1.0
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -37,7 +40,7 @@ def lost_connection(exc: BaseException) -> bool:
     """True when ``exc`` (a ``StoreError``) came from a connection that broke or vanished."""
     cause = exc.__cause__
     return isinstance(cause, psycopg.OperationalError) and not isinstance(
-        cause, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable
+        cause, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable | PoolTimeout
     )
 
 
@@ -85,6 +88,7 @@ class Connections:
             kwargs={"autocommit": True},
             configure=_configure,
             timeout=self._acquire_timeout_s,
+            reconnect_timeout=RECONNECT_TIMEOUT_S,
             name=self._name,
         )
         try:
@@ -125,8 +129,9 @@ class Connections:
 
         After a server restart every idle connection is dead: each fails its check at once
         and is handed back (the pool replaces it), until a live or new one comes out."""
+        deadline = time.monotonic() + self._acquire_timeout_s
         for _ in range(self._max_size + 1):
-            conn = await pool.getconn()
+            conn = await _getconn(pool, deadline)
             try:
                 await conn.execute("")
             except psycopg.OperationalError:
@@ -154,6 +159,18 @@ class Connections:
             if not lost_connection(exc):
                 raise
         return await self.write(work)
+
+
+async def _getconn(pool: AsyncConnectionPool[Conn], deadline: float) -> Conn:
+    """A connection by ``deadline``, asking again every ``ASK_EVERY_S``: each new request
+    lets the pool start a fresh connection attempt instead of waiting out its backoff."""
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return await pool.getconn(timeout=max(0.01, min(ASK_EVERY_S, left)))
+        except PoolTimeout:
+            if left <= ASK_EVERY_S:
+                raise
 
 
 async def _configure(conn: Conn) -> None:
