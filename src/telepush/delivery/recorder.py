@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from telepush.domain.delivery import Outcome
 from telepush.store.base import Store
@@ -17,10 +18,20 @@ class Recorder:
         store: Store,
         *,
         worker_id: str,
-        linger_s: float = 0.005,
+        linger_s: float = 0.0,
         max_batch: int = 500,
         retry_s: float = 1.0,
+        on_recorded: Callable[[], None] | None = None,
     ) -> None:
+        """``on_recorded`` is called when a batch is handed to the store and again once it
+        is committed: the leases it ends are free then, so the worker may claim more of the
+        same endpoints. The first call lets a claim queue right behind the write (the SQLite
+        store runs them in order, often in the same transaction); the second covers stores
+        where a claim may overtake the write.
+
+        ``linger_s`` is 0 by default: outcomes that finish while a batch is being written
+        gather by themselves and go in the next one, so waiting on purpose only adds latency
+        (and, with per-endpoint slots counted from live leases, lowers throughput)."""
         self.store = store
         self.worker_id = worker_id
         self.linger_s = linger_s
@@ -29,7 +40,13 @@ class Recorder:
         self._pending: list[Outcome] = []
         self._ready = asyncio.Event()
         self._closing = False
+        self._on_recorded = on_recorded
         self.recorded = 0
+
+    @property
+    def unrecorded(self) -> int:
+        """Outcomes added and not committed yet: their leases are still held."""
+        return len(self._pending)
 
     def add(self, outcome: Outcome) -> None:
         self._pending.append(outcome)
@@ -40,16 +57,24 @@ class Recorder:
         self._closing = True
         self._ready.set()
 
+    def _notify(self) -> None:
+        if self._on_recorded is not None:
+            self._on_recorded()
+
     async def run(self) -> None:
         while True:
             await self._ready.wait()
             if not self._closing and len(self._pending) < self.max_batch:
-                await asyncio.sleep(self.linger_s)  # let outcomes that finish together gather
+                # let outcomes that finish in the same turn of the loop (or within linger_s)
+                # gather
+                await asyncio.sleep(self.linger_s)
             self._ready.clear()
             while self._pending:
                 batch = self._pending[: self.max_batch]
+                writing = asyncio.ensure_future(self.store.record(batch, worker_id=self.worker_id))
+                self._notify()
                 try:
-                    await self.store.record(batch, worker_id=self.worker_id)
+                    await writing
                 except Exception:
                     if self._closing:
                         log.exception("could not record %d outcomes at shutdown", len(batch))
@@ -59,5 +84,6 @@ class Recorder:
                     continue
                 del self._pending[: len(batch)]
                 self.recorded += len(batch)
+                self._notify()
             if self._closing:
                 return

@@ -23,6 +23,7 @@ from telepush.delivery.sender import PushRequest, Sender
 from telepush.domain.customer import Customer
 from telepush.domain.delivery import Claimed
 from telepush.domain.outcome import decide, unsendable
+from telepush.domain.policy import RetryPolicy
 from telepush.store.base import Store
 
 log = logging.getLogger("telepush.worker")
@@ -55,10 +56,14 @@ class Worker:
         self.poll_interval_s = poll_interval_s
         self.shutdown_grace_s = shutdown_grace_s
         self.rng = rng or random.Random()
-        self.recorder = Recorder(store, worker_id=worker_id)
+        # Per-endpoint slots are counted from live leases in the store, and a finished
+        # attempt holds its lease until its outcome is recorded: so the worker claims again
+        # when a batch is recorded, not only when an attempt finishes.
+        self.recorder = Recorder(store, worker_id=worker_id, on_recorded=self.wake)
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._customers: dict[str, Customer] = {}
+        self._policies: dict[tuple[str, int, str], RetryPolicy] = {}
 
     def wake(self) -> None:
         """New work may be due (called by in-process ingest)."""
@@ -83,7 +88,7 @@ class Worker:
         try:
             while not stop.is_set():
                 claimed = 0
-                free = self.max_in_flight - len(self._in_flight)
+                free = self.max_in_flight - len(self._in_flight) - self.recorder.unrecorded
                 if free > 0:
                     try:
                         claimed = await self._claim(min(free, self.claim_batch))
@@ -130,6 +135,16 @@ class Worker:
             self._customers[item.customer_id] = customer
         return customer
 
+    def _policy(self, customer: Customer, service: str) -> RetryPolicy:
+        """The customer's policy for ``service``, built once per customer revision."""
+        key = (customer.customer_id, customer.revision, service)
+        policy = self._policies.get(key)
+        if policy is None:
+            if len(self._policies) > 4096:
+                self._policies.clear()
+            policy = self._policies[key] = customer.config.retry_policy(service)
+        return policy
+
     async def _deliver(self, item: Claimed) -> None:
         try:
             customer = await self._customer(item)
@@ -150,11 +165,14 @@ class Worker:
                 accepted_status=customer.config.accepted_status,
             )
             result = await self.sender.send(request)
-            policy = customer.config.retry_policy(item.service)
+            policy = self._policy(customer, item.service)
             outcome = decide(item, result, policy, finished_at=self.clock(), rng=self.rng)
             self.recorder.add(outcome)
+            level = logging.DEBUG if result.ok else logging.INFO
+            if not log.isEnabledFor(level):
+                return
             log.log(
-                logging.DEBUG if result.ok else logging.INFO,
+                level,
                 "delivery %s customer=%s service=%s attempt=%d -> %s (code=%s error=%s)",
                 item.delivery_id,
                 item.customer_id,
