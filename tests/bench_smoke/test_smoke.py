@@ -1,0 +1,50 @@
+"""Each benchmark scenario still runs: a seconds-long ``--smoke`` run of each, in CI.
+
+Benchmarks are not tests; this only keeps them from rotting. It checks that every scenario
+prints its table and produces sane figures (positive rates, computed ratios), not that a
+target is met: that depends on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ("throughput", "ingest", "latency", "isolation", "large", "crash", "backlog")
+# Figures that are counts of bad events: zero is the expected value.
+COUNTS = {"lost (accepted, never received)", "duplicates per kill"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_scenario_smoke_run_prints_sane_figures(scenario: str, tmp_path: Path) -> None:
+    """The scenario's smoke run exits 0, prints its table and reports positive figures."""
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{scenario}", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert f"== {scenario}:" in done.stdout
+    assert "figure" in done.stdout and "ratio" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["scenario"] == scenario and result["smoke"] is True
+    assert result["figures"]
+    for fig in result["figures"]:
+        value = fig["value"]
+        assert value is not None and math.isfinite(value), fig
+        if fig["name"] in COUNTS:
+            assert value >= 0, fig
+        else:
+            assert value > 0, fig
+        if fig["baseline"]:
+            assert fig["ratio"] is not None and fig["ratio"] > 0, fig
