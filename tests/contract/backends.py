@@ -71,11 +71,16 @@ async def _sqlite_raw(workdir: Path) -> bytes:
     return await asyncio.to_thread(_read_sqlite_files, workdir)
 
 
+# The delivery must exist; its payload is None once erased (no payloads row).
+_STORED_PAYLOAD = """
+SELECT p.body FROM deliveries AS d LEFT JOIN payloads AS p ON p.seq = d.seq
+WHERE d.delivery_id = ?
+"""
+
+
 async def _sqlite_payload(workdir: Path, delivery_id: str) -> bytes | None:
     with closing(sqlite3.connect(_sqlite_file(workdir))) as conn:
-        row = conn.execute(
-            "SELECT payload FROM deliveries WHERE delivery_id = ?", (delivery_id,)
-        ).fetchone()
+        row = conn.execute(_STORED_PAYLOAD, (delivery_id,)).fetchone()
     assert row is not None, f"no delivery {delivery_id}"
     payload: bytes | None = row[0]
     return payload
@@ -223,16 +228,17 @@ async def _postgres_raw(workdir: Path) -> bytes:
 async def _postgres_payload(workdir: Path, delivery_id: str) -> bytes | None:
     url = postgres_url(_postgres_database(workdir))
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        cur = await conn.execute(
-            "SELECT payload FROM deliveries WHERE delivery_id = %s", (delivery_id,)
-        )
+        cur = await conn.execute(_STORED_PAYLOAD.replace("?", "%s"), (delivery_id,))
         row = await cur.fetchone()
     assert row is not None, f"no delivery {delivery_id}"
     return None if row[0] is None else bytes(row[0])
 
 
+# Columns by position among the live ones: a dropped column keeps its attnum slot in
+# PostgreSQL, so a migrated table and one created afresh differ only there.
 _PG_COLUMNS = """
-SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+SELECT c.relname, row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum), a.attname,
+       format_type(a.atttypid, a.atttypmod), a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid)
 FROM pg_class AS c
 JOIN pg_namespace AS n ON n.oid = c.relnamespace

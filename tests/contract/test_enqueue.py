@@ -199,3 +199,36 @@ async def test_deletion_leaves_a_delivered_trip_delivered(
     await enqueue("deleted-trip", payload=make_payload("deleted-trip", itinId="T-5"))
     delivery = await store.get_delivery(trip)
     assert delivery is not None and delivery.status is Status.DELIVERED
+
+
+async def test_a_trip_after_its_deletion_in_the_same_batch_stays_pending(
+    store: Store, backend: Backend, workdir: Path, clock: FakeClock
+) -> None:
+    """Order within a batch counts: a trip queued after its deletion is a new push."""
+    before, deletion, after = (
+        new_delivery(CUSTOMER, service, make_payload(service, itinId="T-6"), created_at=clock.now())
+        for service in ("trip", "deleted-trip", "trip")
+    )
+    results = await store.enqueue([before, deletion, after])
+    assert [r.status for r in results] == [Status.PENDING] * 3
+    read = [await store.get_delivery(i.delivery_id) for i in (before, deletion, after)]
+    assert [None if d is None else d.status for d in read] == [
+        Status.SUPERSEDED,
+        Status.PENDING,
+        Status.PENDING,
+    ]
+    assert await backend.stored_payload(workdir, before.delivery_id) is None
+    assert await backend.stored_payload(workdir, after.delivery_id) == after.payload
+
+
+async def test_claim_hands_out_the_payload_as_enqueued(
+    store: Store, clock: FakeClock, customer: Customer
+) -> None:
+    """Each claimed delivery carries its own payload, byte for byte, large ones included."""
+    bodies = [make_payload("crash", note="x" * size) for size in (10, 5_000, 300_000)]
+    items = [new_delivery(CUSTOMER, "crash", body, created_at=clock.now()) for body in bodies]
+    await store.enqueue(items)
+    claimed = await store.claim(
+        now=clock.now(), worker_id="w1", lease_s=60, per_endpoint_limit=10, limit=10
+    )
+    assert {c.delivery_id: c.payload for c in claimed} == {i.delivery_id: i.payload for i in items}

@@ -91,7 +91,8 @@ def test_telepush_database_agrees_with_the_summary(demo_run: DemoRun) -> None:
     """telepush's own queue: one superseded trip (payload erased), the rest delivered."""
     rows = _rows(
         demo_run.directory / "telepush.db",
-        "SELECT service, status, count(*), sum(payload IS NULL) FROM deliveries"
+        "SELECT service, status, count(*), sum(p.seq IS NULL)"
+        " FROM deliveries AS d LEFT JOIN payloads AS p ON p.seq = d.seq"
         " GROUP BY service, status",
     )
     counts = {(service, status): n for service, status, n, _ in rows}

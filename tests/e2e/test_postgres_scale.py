@@ -436,7 +436,8 @@ def test_deletion_wins_across_processes(
     assert in_flight and all(final[d] == "delivered" for d in in_flight)
     erased = query(
         topo.db_url,
-        "SELECT count(*) FROM deliveries WHERE delivery_id = ANY(%s) AND payload IS NULL",
+        "SELECT count(*) FROM deliveries AS d WHERE delivery_id = ANY(%s)"
+        " AND NOT EXISTS (SELECT 1 FROM payloads AS p WHERE p.seq = d.seq)",
         (superseded,),
     )
     assert erased[0][0] == len(superseded)

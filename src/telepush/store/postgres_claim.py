@@ -106,7 +106,8 @@ UPDATE deliveries AS d
 SET status = 'sending', due_at = %(until)s, lease_owner = %(worker_id)s,
     attempt_count = d.attempt_count + 1, updated_at = %(now)s
 FROM due WHERE d.seq = due.seq
-RETURNING d.delivery_id, d.customer_id, d.service, d.key, d.payload, d.created_at,
+RETURNING d.delivery_id, d.customer_id, d.service, d.key,
+          (SELECT p.body FROM payloads AS p WHERE p.seq = d.seq), d.created_at,
           d.attempt_count, due.due_at, d.seq
 """
 

@@ -44,7 +44,8 @@ WHERE customer_id = %s AND status IN ('pending', 'sending')
 """
 
 _ERASE_PAYLOADS = """
-UPDATE deliveries SET payload = NULL WHERE customer_id = %s AND payload IS NOT NULL
+DELETE FROM payloads AS p USING deliveries AS d
+WHERE p.seq = d.seq AND d.customer_id = %s
 """
 
 

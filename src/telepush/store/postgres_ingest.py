@@ -27,9 +27,9 @@ TRIP = "trip"
 DELETED_TRIP = "deleted-trip"
 
 _INSERT = """
-INSERT INTO deliveries (delivery_id, customer_id, service, key, idempotency_key, payload,
+INSERT INTO deliveries (delivery_id, customer_id, service, key, idempotency_key,
                         status, due_at, attempt_count, created_at, updated_at)
-VALUES (%s, %s, %s, %s, %s, %b, 'pending', %s, 0, %s, %s)
+VALUES (%s, %s, %s, %s, %s, 'pending', %s, 0, %s, %s)
 ON CONFLICT (customer_id, service, idempotency_key) WHERE idempotency_key IS NOT NULL
 DO NOTHING
 RETURNING seq
@@ -40,12 +40,19 @@ SELECT delivery_id, status FROM deliveries
 WHERE customer_id = %s AND service = %s AND idempotency_key = %s
 """
 
-# Trips queued before the deletion (lower seq): a trip queued after it is a new push.
+_INSERT_PAYLOAD = "INSERT INTO payloads (seq, body) VALUES (%s, %b)"
+
+# Trips queued before the deletion (lower seq): a trip queued after it is a new push. Their
+# payloads are erased in the same statement.
 _SUPERSEDE_TRIPS = f"""
-UPDATE deliveries
-SET status = 'superseded', payload = NULL, due_at = NULL, lease_owner = NULL, updated_at = %s
-WHERE customer_id = %s AND service = '{TRIP}' AND key = %s AND status IN ('pending', 'failed')
-  AND seq < %s
+WITH superseded AS (
+  UPDATE deliveries
+  SET status = 'superseded', due_at = NULL, lease_owner = NULL, updated_at = %s
+  WHERE customer_id = %s AND service = '{TRIP}' AND key = %s
+    AND status IN ('pending', 'failed') AND seq < %s
+  RETURNING seq
+)
+DELETE FROM payloads AS p USING superseded AS s WHERE p.seq = s.seq
 """
 
 
@@ -63,7 +70,6 @@ async def enqueue(conn: Conn, items: Sequence[NewDelivery]) -> list[EnqueueResul
                     i.service,
                     i.key,
                     i.idempotency_key,
-                    i.payload,
                     i.created_at,
                     i.created_at,
                     i.created_at,
@@ -78,6 +84,9 @@ async def enqueue(conn: Conn, items: Sequence[NewDelivery]) -> list[EnqueueResul
             seqs.append(None if row is None else row[0])
             if not cur.nextset():
                 break
+        payloads = [(seq, i.payload) for i, seq in zip(items, seqs, strict=True) if seq is not None]
+        if payloads:
+            await cur.executemany(_INSERT_PAYLOAD, payloads)
         deletions = [
             (i.created_at, i.customer_id, i.key, seq)
             for i, seq in zip(items, seqs, strict=True)

@@ -32,12 +32,16 @@ WHERE delivery_id = %(delivery_id)s
 """
 
 _SUPERSEDE_IF_DELETED = f"""
-UPDATE deliveries AS d
-SET status = 'superseded', payload = NULL, due_at = NULL, updated_at = %s
-WHERE d.delivery_id = %s AND d.service = '{TRIP}' AND d.status IN ('pending', 'failed')
-  AND EXISTS (SELECT 1 FROM deliveries AS x
-              WHERE x.customer_id = d.customer_id AND x.service = '{DELETED_TRIP}'
-                AND x.key = d.key)
+WITH superseded AS (
+  UPDATE deliveries AS d
+  SET status = 'superseded', due_at = NULL, updated_at = %s
+  WHERE d.delivery_id = %s AND d.service = '{TRIP}' AND d.status IN ('pending', 'failed')
+    AND EXISTS (SELECT 1 FROM deliveries AS x
+                WHERE x.customer_id = d.customer_id AND x.service = '{DELETED_TRIP}'
+                  AND x.key = d.key)
+  RETURNING seq
+)
+DELETE FROM payloads AS p USING superseded AS s WHERE p.seq = s.seq
 """
 
 _RELEASE = """

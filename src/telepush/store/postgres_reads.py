@@ -73,7 +73,8 @@ async def list_deliveries(conn: Conn, filt: DeliveryFilter, limit: int, cursor: 
 async def retry_delivery(conn: Conn, delivery_id: str, now: datetime) -> Delivery:
     """Call inside a transaction: the row is locked from the check to the change."""
     cur = await conn.execute(
-        "SELECT seq, status, payload IS NULL FROM deliveries WHERE delivery_id = %s FOR UPDATE",
+        "SELECT seq, status, NOT EXISTS (SELECT 1 FROM payloads AS p WHERE p.seq = d.seq)"
+        " FROM deliveries AS d WHERE delivery_id = %s FOR UPDATE OF d",
         (delivery_id,),
     )
     row = await cur.fetchone()

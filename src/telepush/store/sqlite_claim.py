@@ -72,7 +72,8 @@ UPDATE deliveries
 SET status = 'sending', due_at = ?, lease_owner = ?, attempt_count = attempt_count + 1,
     updated_at = ?
 WHERE seq IN ({seqs})
-RETURNING delivery_id, customer_id, service, key, payload, created_at, attempt_count
+RETURNING delivery_id, customer_id, service, key,
+          (SELECT body FROM payloads AS p WHERE p.seq = deliveries.seq), created_at, attempt_count
 """
 
 _NEXT_DUE = """

@@ -83,7 +83,7 @@ def delete_customer(conn: sqlite3.Connection, customer_id: str, now_s: float) ->
         (now_s, customer_id),
     )
     conn.execute(
-        "UPDATE deliveries SET payload = NULL WHERE customer_id = ? AND payload IS NOT NULL",
+        "DELETE FROM payloads WHERE seq IN (SELECT seq FROM deliveries WHERE customer_id = ?)",
         (customer_id,),
     )
     return True

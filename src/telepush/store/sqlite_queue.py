@@ -17,22 +17,38 @@ from telepush.store.sqlite_claim import DELETED_TRIP, TRIP
 from telepush.store.sqlite_rows import to_epoch
 
 _INSERT = """
-INSERT INTO deliveries (delivery_id, customer_id, service, key, idempotency_key, payload,
+INSERT INTO deliveries (delivery_id, customer_id, service, key, idempotency_key,
                         status, due_at, attempt_count, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, 0, ?, ?)
+VALUES (?, ?, ?, ?, ?, 'pending', ?, 0, ?, ?)
 ON CONFLICT (customer_id, service, idempotency_key) WHERE idempotency_key IS NOT NULL
 DO NOTHING
 """
+
+# seq only grows (AUTOINCREMENT) and the transaction holds the write lock: the rows above
+# the highest seq before an insert are exactly the rows it wrote.
+_LAST_SEQ = "SELECT max(seq) FROM deliveries"
+_WRITTEN = "SELECT delivery_id, seq FROM deliveries WHERE seq > ?"
+
+_INSERT_PAYLOAD = "INSERT INTO payloads (seq, body) VALUES (?, ?)"
 
 _EARLIER = """
 SELECT delivery_id, status FROM deliveries
 WHERE customer_id = ? AND service = ? AND idempotency_key = ?
 """
 
+# Trips queued before the deletion (lower seq): a trip queued after it is a new push.
 _SUPERSEDE_TRIPS = f"""
 UPDATE deliveries
-SET status = 'superseded', payload = NULL, due_at = NULL, lease_owner = NULL, updated_at = ?
+SET status = 'superseded', due_at = NULL, lease_owner = NULL, updated_at = ?
 WHERE customer_id = ? AND service = '{TRIP}' AND key = ? AND status IN ('pending', 'failed')
+  AND seq < ?
+"""
+
+# A superseded trip has no payload: erasing those of a key again is harmless.
+_ERASE_SUPERSEDED_TRIPS = f"""
+DELETE FROM payloads WHERE seq IN (
+  SELECT seq FROM deliveries
+  WHERE customer_id = ? AND service = '{TRIP}' AND key = ? AND status = 'superseded')
 """
 
 _INSERT_ATTEMPT = """
@@ -53,11 +69,16 @@ WHERE delivery_id = :delivery_id
 
 _SUPERSEDE_IF_DELETED = f"""
 UPDATE deliveries
-SET status = 'superseded', payload = NULL, due_at = NULL, updated_at = ?
+SET status = 'superseded', due_at = NULL, updated_at = ?
 WHERE delivery_id = ? AND service = '{TRIP}' AND status IN ('pending', 'failed')
   AND EXISTS (SELECT 1 FROM deliveries AS x
               WHERE x.customer_id = deliveries.customer_id AND x.service = '{DELETED_TRIP}'
                 AND x.key = deliveries.key)
+"""
+
+_ERASE_IF_SUPERSEDED = """
+DELETE FROM payloads
+WHERE seq = (SELECT seq FROM deliveries WHERE delivery_id = ? AND status = 'superseded')
 """
 
 _RELEASE = """
@@ -71,32 +92,39 @@ _OUTCOME_STATUSES = frozenset({Status.DELIVERED, Status.PENDING, Status.FAILED})
 
 
 def enqueue(conn: sqlite3.Connection, items: Sequence[NewDelivery]) -> list[EnqueueResult]:
+    """Insert ``items`` in order, as one call after another would, with one statement per
+    table; a duplicate reports its delivery's status as the whole batch leaves it."""
+    created = [to_epoch(item.created_at) for item in items]
+    last_seq = conn.execute(_LAST_SEQ).fetchone()[0] or 0
+    conn.executemany(
+        _INSERT,
+        [
+            (i.delivery_id, i.customer_id, i.service, i.key, i.idempotency_key, at, at, at)
+            for i, at in zip(items, created, strict=True)
+        ],
+    )
+    written: dict[str, int] = dict(conn.execute(_WRITTEN, (last_seq,)).fetchall())
+    conn.executemany(
+        _INSERT_PAYLOAD,
+        [(written[i.delivery_id], i.payload) for i in items if i.delivery_id in written],
+    )
+    deletions = [
+        (at, i.customer_id, i.key, written[i.delivery_id])
+        for i, at in zip(items, created, strict=True)
+        if i.service == DELETED_TRIP and i.key is not None and i.delivery_id in written
+    ]
+    if deletions:
+        conn.executemany(_SUPERSEDE_TRIPS, deletions)
+        conn.executemany(_ERASE_SUPERSEDED_TRIPS, [(c, key) for _, c, key, _ in deletions])
     results: list[EnqueueResult] = []
     for item in items:
-        created_s = to_epoch(item.created_at)
-        inserted = conn.execute(
-            _INSERT,
-            (
-                item.delivery_id,
-                item.customer_id,
-                item.service,
-                item.key,
-                item.idempotency_key,
-                item.payload,
-                created_s,
-                created_s,
-                created_s,
-            ),
-        )
-        if inserted.rowcount == 0:
-            delivery_id, status = conn.execute(
-                _EARLIER, (item.customer_id, item.service, item.idempotency_key)
-            ).fetchone()
-            results.append(EnqueueResult(delivery_id, Status(status), duplicate=True))
+        if item.delivery_id in written:
+            results.append(EnqueueResult(item.delivery_id, Status.PENDING))
             continue
-        if item.service == DELETED_TRIP and item.key is not None:
-            conn.execute(_SUPERSEDE_TRIPS, (created_s, item.customer_id, item.key))
-        results.append(EnqueueResult(item.delivery_id, Status.PENDING))
+        delivery_id, status = conn.execute(
+            _EARLIER, (item.customer_id, item.service, item.idempotency_key)
+        ).fetchone()
+        results.append(EnqueueResult(delivery_id, Status(status), duplicate=True))
     return results
 
 
@@ -134,17 +162,23 @@ def record(conn: sqlite3.Connection, outcomes: Sequence[Outcome], worker_id: str
             for o in outcomes
         ],
     )
-    conn.executemany(
-        _SUPERSEDE_IF_DELETED,
-        [(to_epoch(o.attempt.at), o.delivery_id) for o in outcomes if o.status != Status.DELIVERED],
-    )
+    retried = [
+        (to_epoch(o.attempt.at), o.delivery_id) for o in outcomes if o.status != Status.DELIVERED
+    ]
+    _supersede_if_deleted(conn, retried)
 
 
 def release(
     conn: sqlite3.Connection, delivery_ids: Sequence[str], worker_id: str, now_s: float
 ) -> None:
     conn.executemany(_RELEASE, [(now_s, now_s, d, worker_id) for d in delivery_ids])
-    conn.executemany(_SUPERSEDE_IF_DELETED, [(now_s, d) for d in delivery_ids])
+    _supersede_if_deleted(conn, [(now_s, d) for d in delivery_ids])
+
+
+def _supersede_if_deleted(conn: sqlite3.Connection, rows: list[tuple[float, str]]) -> None:
+    """(at, delivery_id): supersede each trip whose deletion has arrived, erase its payload."""
+    if conn.executemany(_SUPERSEDE_IF_DELETED, rows).rowcount > 0:
+        conn.executemany(_ERASE_IF_SUPERSEDED, [(d,) for _, d in rows])
 
 
 def _check(outcome: Outcome) -> None:

@@ -68,7 +68,8 @@ def list_deliveries(
 
 def retry_delivery(conn: sqlite3.Connection, delivery_id: str, now_s: float) -> Delivery:
     row = conn.execute(
-        "SELECT seq, status, payload IS NULL FROM deliveries WHERE delivery_id = ?",
+        "SELECT seq, status, NOT EXISTS (SELECT 1 FROM payloads AS p WHERE p.seq = d.seq)"
+        " FROM deliveries AS d WHERE delivery_id = ?",
         (delivery_id,),
     ).fetchone()
     if row is None:

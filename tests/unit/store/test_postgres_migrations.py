@@ -12,9 +12,17 @@ from telepush.store import postgres_schema
 from telepush.store.migrations import Migration, sql_directory
 from telepush.store.postgres import PostgresStore
 from telepush.store.secrets import SecretBox
+from telepush.testing import FakeClock, make_customer_config
 from tests.contract.backends import postgres_schema_of, scratch_database
 
 BOX = SecretBox(SecretBox.generate_key())
+
+# A delivery as a database at 0003 holds it: the payload in the delivery row.
+_OLD_ROW = """
+INSERT INTO deliveries (delivery_id, customer_id, service, key, payload, status, due_at,
+                        attempt_count, created_at, updated_at)
+VALUES (%s, 'acme', 'trip', %s, %s, %s, %s, 0, %s, %s)
+"""
 
 
 @pytest.fixture
@@ -93,5 +101,30 @@ async def test_database_migrated_by_a_newer_version_is_refused(url: str) -> None
             await store.migrate()
         with pytest.raises(MigrationError, match="upgrade telepush"):
             await store.check_schema()
+    finally:
+        await store.close()
+
+
+async def test_payloads_migration_keeps_queued_payloads(url: str) -> None:
+    """Payloads queued before 0004_payloads are claimed intact after it; erased ones stay gone."""
+    known = postgres_schema.postgres_migrations()
+    await _migrate_with(url, tuple(m for m in known if m.name < "0004"))
+    clock = FakeClock()
+    store = PostgresStore(url, BOX)
+    await store.open()
+    try:
+        await store.put_customer("acme", make_customer_config(), clock.now())
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            now = clock.now()
+            await conn.execute(_OLD_ROW, ("kept", "T-1", b'{"kept":1}', "pending", now, now, now))
+            await conn.execute(_OLD_ROW, ("gone", "T-2", None, "superseded", None, now, now))
+        assert await store.migrate() == [m.name for m in known if m.name >= "0004"]
+        claimed = await store.claim(
+            now=clock.now(), worker_id="w", lease_s=60, per_endpoint_limit=10, limit=10
+        )
+        assert [(c.delivery_id, c.payload) for c in claimed] == [("kept", b'{"kept":1}')]
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            cur = await conn.execute("SELECT count(*) FROM payloads")
+            assert await cur.fetchone() == (1,)
     finally:
         await store.close()

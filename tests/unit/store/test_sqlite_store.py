@@ -103,3 +103,20 @@ async def test_erased_payloads_are_gone_from_the_file(tmp_path: Path) -> None:
     raw = await asyncio.to_thread(_file_bytes, path)
     assert b"Kept-Marker-77c0" in raw
     assert b"Erased-Marker-5b1e" not in raw
+
+
+async def test_erased_large_payload_is_gone_from_the_file(tmp_path: Path) -> None:
+    """A payload spread over overflow pages is overwritten too when it is erased."""
+    path = tmp_path / "t.db"
+    store = SQLiteStore(path, BOX)
+    await store.open()
+    await store.migrate()
+    clock = FakeClock()
+    await store.put_customer("acme", make_customer_config(), clock.now())
+    marker = "Large-Erased-Marker-c41d"
+    erased = make_payload("trip", itinId="T-1", notes=[marker] * 20_000)  # about 500 KB
+    await store.enqueue([new_delivery("acme", "trip", erased)])
+    await store.delete_customer("acme", clock.now())
+    await store.close()
+    raw = await asyncio.to_thread(_file_bytes, path)
+    assert marker.encode() not in raw

@@ -26,7 +26,7 @@ CREATE TABLE endpoints (
 );
 
 -- The queue. due_at: next attempt time when pending, lease expiry when sending, NULL when
--- final. payload is NULL once erased (superseded, customer deleted, retention).
+-- final.
 CREATE TABLE deliveries (
     seq bigserial PRIMARY KEY,
     delivery_id text NOT NULL UNIQUE,
@@ -34,7 +34,6 @@ CREATE TABLE deliveries (
     service text NOT NULL,
     key text,
     idempotency_key text,
-    payload bytea,
     status text NOT NULL
         CHECK (status IN ('pending', 'sending', 'delivered', 'failed', 'superseded')),
     due_at timestamptz,
@@ -53,6 +52,14 @@ CREATE UNIQUE INDEX deliveries_idempotency ON deliveries (customer_id, service, 
 -- Listing newest first, by customer or by status.
 CREATE INDEX deliveries_by_customer ON deliveries (customer_id, seq);
 CREATE INDEX deliveries_by_status ON deliveries (status, seq);
+
+-- A delivery's document, written once at enqueue; no row once erased (superseded,
+-- customer deleted, retention). Kept apart so that claims and outcomes rewrite only
+-- the small delivery row.
+CREATE TABLE payloads (
+    seq bigint PRIMARY KEY REFERENCES deliveries (seq) ON DELETE CASCADE,
+    body bytea NOT NULL
+);
 
 CREATE TABLE attempts (
     id bigserial PRIMARY KEY,

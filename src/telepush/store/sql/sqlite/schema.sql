@@ -26,7 +26,7 @@ CREATE TABLE endpoints (
 );
 
 -- The queue. due_at: next attempt time when pending, lease expiry when sending, NULL when
--- final. payload is NULL once erased (superseded, customer deleted, retention).
+-- final.
 CREATE TABLE deliveries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_id TEXT NOT NULL UNIQUE,
@@ -34,7 +34,6 @@ CREATE TABLE deliveries (
     service TEXT NOT NULL,
     key TEXT,
     idempotency_key TEXT,
-    payload BLOB,
     status TEXT NOT NULL
         CHECK (status IN ('pending', 'sending', 'delivered', 'failed', 'superseded')),
     due_at REAL,
@@ -53,6 +52,14 @@ CREATE UNIQUE INDEX deliveries_idempotency ON deliveries (customer_id, service, 
 -- Listing newest first, by customer or by status.
 CREATE INDEX deliveries_by_customer ON deliveries (customer_id, seq);
 CREATE INDEX deliveries_by_status ON deliveries (status, seq);
+
+-- A delivery's document, written once at enqueue; no row once erased (superseded,
+-- customer deleted, retention). Kept apart so that claims and outcomes rewrite only
+-- the small delivery row.
+CREATE TABLE payloads (
+    seq INTEGER PRIMARY KEY REFERENCES deliveries (seq) ON DELETE CASCADE,
+    body BLOB NOT NULL
+);
 
 CREATE TABLE attempts (
     id INTEGER PRIMARY KEY,
