@@ -25,7 +25,16 @@ from typing import Any, Literal
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
-ORDER = ("throughput", "ingest", "latency", "isolation", "large", "crash", "backlog")
+ORDER = (
+    "throughput",
+    "ingest",
+    "latency",
+    "isolation",
+    "large",
+    "crash",
+    "backlog",
+    "scaleout",
+)
 
 On = Literal["ratio", "value"]
 Op = Literal[">=", "<=", "=="]

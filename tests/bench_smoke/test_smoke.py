@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.pg import POSTGRES_URL, query, require_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("throughput", "ingest", "latency", "isolation", "large", "crash", "backlog")
@@ -48,3 +51,34 @@ def test_scenario_smoke_run_prints_sane_figures(scenario: str, tmp_path: Path) -
             assert value > 0, fig
         if fig["baseline"]:
             assert fig["ratio"] is not None and fig["ratio"] > 0, fig
+
+
+def test_scaleout_smoke_run_on_postgresql(tmp_path: Path) -> None:
+    """Scenario 8 needs PostgreSQL: it skips when the shared server is unreachable (fails
+    under CI); otherwise its smoke run drains with 1 and 2 workers, loses nothing, reports
+    rates, CPU and the ratio to one worker, and drops its scratch databases."""
+    require_server(POSTGRES_URL)
+    before = query(POSTGRES_URL, "SELECT datname FROM pg_database")
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.scaleout", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "TELEPUSH_TEST_POSTGRES_URL": POSTGRES_URL},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "== scaleout:" in done.stdout
+    assert "lost deliveries (accepted ids never received): 0" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["scenario"] == "scaleout" and result["smoke"] is True
+    names = {fig["name"] for fig in result["figures"]}
+    assert {"deliveries/s, 1 worker(s)", "deliveries/s, 2 worker(s)"} <= names
+    for fig in result["figures"]:
+        assert fig["value"] is not None and math.isfinite(fig["value"]) and fig["value"] > 0, fig
+        if fig["baseline"]:
+            assert fig["ratio"] is not None and fig["ratio"] > 0, fig
+    left = {row[0] for row in query(POSTGRES_URL, "SELECT datname FROM pg_database")}
+    assert not {name for name in left - {row[0] for row in before} if "bench" in name}
