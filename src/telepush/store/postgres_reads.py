@@ -7,15 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from telepush.domain.delivery import Attempt, Delivery, ErrorKind, Status
-from telepush.errors import Conflict, InvalidInput, NotFound
+from telepush.errors import NotFound
 from telepush.store.base import DeliveryFilter, Page
+from telepush.store.listing import check_retryable, listing_query, page_of
 from telepush.store.postgres_conn import Conn
-from telepush.store.sqlite_rows import decode_cursor, encode_cursor
 
-# Cursors are the same on both stores: an opaque wrapping of the delivery's sequence number.
-
-_DELIVERY_COLUMNS = (
-    "seq, delivery_id, customer_id, service, key, status, created_at, due_at, attempt_count, "
+# The columns ``_delivery`` reads, in its order (the same as SQLite's).
+_COLUMNS = (
+    "delivery_id, customer_id, service, key, status, created_at, due_at, attempt_count, "
     "idempotency_key, updated_at"
 )
 
@@ -32,42 +31,21 @@ WHERE seq = %s
 
 async def get_delivery(conn: Conn, delivery_id: str) -> Delivery | None:
     cur = await conn.execute(
-        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = %s", (delivery_id,)
+        f"SELECT seq, {_COLUMNS} FROM deliveries WHERE delivery_id = %s", (delivery_id,)
     )
     row = await cur.fetchone()
     if row is None:
         return None
-    delivery = _delivery(row)
+    delivery = _delivery(row[1:])
     cur = await conn.execute(_ATTEMPTS, (row[0],))
     delivery.attempts.extend(_attempt(a) for a in await cur.fetchall())
     return delivery
 
 
 async def list_deliveries(conn: Conn, filt: DeliveryFilter, limit: int, cursor: str | None) -> Page:
-    if limit < 1:
-        raise InvalidInput("limit must be at least 1", field="limit")
-    where: list[str] = []
-    args: list[object] = []
-    for column, value in (
-        ("customer_id", filt.customer_id),
-        ("service", filt.service),
-        ("status", None if filt.status is None else str(filt.status)),
-    ):
-        if value is not None:
-            where.append(f"{column} = %s")
-            args.append(value)
-    if cursor is not None:
-        where.append("seq < %s")
-        args.append(decode_cursor(cursor))
-    sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY seq DESC LIMIT %s"
-    cur = await conn.execute(sql, (*args, limit + 1))
-    rows = await cur.fetchall()
-    items = [_delivery(row) for row in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    sql, args = listing_query(_COLUMNS, filt, limit, cursor, "%s")
+    cur = await conn.execute(sql, args)
+    return page_of(await cur.fetchall(), limit, _delivery)
 
 
 async def retry_delivery(conn: Conn, delivery_id: str, now: datetime) -> Delivery:
@@ -81,12 +59,7 @@ async def retry_delivery(conn: Conn, delivery_id: str, now: datetime) -> Deliver
     if row is None:
         raise NotFound(f"no delivery '{delivery_id}'", field="deliveryId")
     seq, status, erased = row
-    if status != Status.FAILED:
-        raise Conflict(
-            f"delivery '{delivery_id}' is {status}; only a failed delivery can be retried"
-        )
-    if erased:
-        raise Conflict(f"delivery '{delivery_id}' cannot be retried: its payload was erased")
+    check_retryable(delivery_id, status, bool(erased))
     await conn.execute(_RETRY, (now, now, seq))
     retried = await get_delivery(conn, delivery_id)
     assert retried is not None
@@ -103,8 +76,8 @@ async def count_by_status(conn: Conn) -> dict[Status, int]:
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
-    _, delivery_id, customer_id, service, key, status, created_at, due_at = row[:8]
-    attempt_count, idempotency_key, updated_at = row[8:]
+    delivery_id, customer_id, service, key, status, created_at, due_at = row[:7]
+    attempt_count, idempotency_key, updated_at = row[7:]
     state = Status(status)
     return Delivery(
         delivery_id=delivery_id,

@@ -5,15 +5,14 @@ from __future__ import annotations
 import sqlite3
 
 from telepush.domain.delivery import Delivery, Status
-from telepush.errors import Conflict, InvalidInput, NotFound
+from telepush.errors import NotFound
 from telepush.store.base import DeliveryFilter, Page
+from telepush.store.listing import check_retryable, listing_query, page_of
 from telepush.store.sqlite_rows import (
     ATTEMPT_COLUMNS,
     DELIVERY_COLUMNS,
     attempt_from_row,
-    decode_cursor,
     delivery_from_row,
-    encode_cursor,
 )
 
 _ATTEMPTS = f"""
@@ -41,29 +40,8 @@ def get_delivery(conn: sqlite3.Connection, delivery_id: str) -> Delivery | None:
 def list_deliveries(
     conn: sqlite3.Connection, filt: DeliveryFilter, limit: int, cursor: str | None
 ) -> Page:
-    if limit < 1:
-        raise InvalidInput("limit must be at least 1", field="limit")
-    where: list[str] = []
-    args: list[object] = []
-    for column, value in (
-        ("customer_id", filt.customer_id),
-        ("service", filt.service),
-        ("status", None if filt.status is None else str(filt.status)),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    if cursor is not None:
-        where.append("seq < ?")
-        args.append(decode_cursor(cursor))
-    sql = f"SELECT seq, {DELIVERY_COLUMNS} FROM deliveries"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY seq DESC LIMIT ?"
-    rows = conn.execute(sql, (*args, limit + 1)).fetchall()
-    items = [delivery_from_row(row[1:]) for row in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    sql, args = listing_query(DELIVERY_COLUMNS, filt, limit, cursor, "?")
+    return page_of(conn.execute(sql, args).fetchall(), limit, delivery_from_row)
 
 
 def retry_delivery(conn: sqlite3.Connection, delivery_id: str, now_s: float) -> Delivery:
@@ -75,12 +53,7 @@ def retry_delivery(conn: sqlite3.Connection, delivery_id: str, now_s: float) -> 
     if row is None:
         raise NotFound(f"no delivery '{delivery_id}'", field="deliveryId")
     seq, status, erased = row
-    if status != Status.FAILED:
-        raise Conflict(
-            f"delivery '{delivery_id}' is {status}; only a failed delivery can be retried"
-        )
-    if erased:
-        raise Conflict(f"delivery '{delivery_id}' cannot be retried: its payload was erased")
+    check_retryable(delivery_id, status, bool(erased))
     conn.execute(_RETRY, (now_s, now_s, seq))
     retried = get_delivery(conn, delivery_id)
     assert retried is not None

@@ -1,15 +1,12 @@
-"""Between SQLite rows and domain objects: epoch-second timestamps, delivery rows, cursors."""
+"""Between SQLite rows and domain objects: epoch-second timestamps, delivery rows."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from telepush.domain.delivery import Attempt, Delivery, ErrorKind, Status
-from telepush.errors import InvalidInput
 
 
 def to_epoch(at: datetime) -> float:
@@ -62,23 +59,3 @@ def attempt_from_row(row: Sequence[Any]) -> Attempt:
         response=response,
         detail=detail,
     )
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The sequence number inside ``cursor``; ``InvalidInput`` naming ``cursor`` when bad."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-        prefix, _, number = text.partition(":")
-        if prefix != "seq" or not number.isdigit():
-            raise ValueError(text)
-        return int(number)
-    except (ValueError, binascii.Error, UnicodeError):
-        raise InvalidInput(
-            "cursor is not valid: pass the nextCursor of a previous page unchanged",
-            field="cursor",
-        ) from None
