@@ -131,6 +131,17 @@ class Outcome:
     status: Status  # DELIVERED, PENDING (retry at next_attempt_at) or FAILED
     next_attempt_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        if self.status not in _OUTCOME_STATUSES:
+            raise ValueError(
+                f"an outcome's status is delivered, pending or failed, not {self.status}"
+            )
+        if (self.status is Status.PENDING) != (self.next_attempt_at is not None):
+            raise ValueError("an outcome has next_attempt_at exactly when its status is pending")
+
+
+_OUTCOME_STATUSES = frozenset({Status.DELIVERED, Status.PENDING, Status.FAILED})
+
 
 # How often a worker process says it is alive; three missed beats mean it is gone.
 HEARTBEAT_INTERVAL_S = 5.0

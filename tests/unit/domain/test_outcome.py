@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from telepush.domain.delivery import AttemptResult, Claimed, ErrorKind, Status, classify_status
+from telepush.domain.delivery import (
+    AttemptResult,
+    Claimed,
+    ErrorKind,
+    Outcome,
+    Status,
+    classify_status,
+)
 from telepush.domain.outcome import decide
 from telepush.domain.policy import RetryPolicy
 
@@ -63,3 +70,22 @@ def test_blocked_destination_fails_at_once() -> None:
     """A refused destination is not retried: no retry can fix it."""
     result = AttemptResult(ok=False, error=ErrorKind.BLOCKED)
     assert decide(claimed(), result, POLICY, finished_at=T0).status is Status.FAILED
+
+
+@pytest.mark.parametrize(
+    "status,next_at",
+    [
+        (Status.PENDING, None),
+        (Status.DELIVERED, T0),
+        (Status.FAILED, T0),
+        (Status.SENDING, None),
+        (Status.SUPERSEDED, None),
+    ],
+)
+def test_inconsistent_outcomes_cannot_be_built(status: Status, next_at: datetime | None) -> None:
+    """An outcome is delivered, failed, or pending with a next attempt time: nothing else."""
+    attempt = decide(
+        claimed(), AttemptResult(ok=True, status_code=200), POLICY, finished_at=T0
+    ).attempt
+    with pytest.raises(ValueError, match="outcome"):
+        Outcome("d1", attempt, status, next_attempt_at=next_at)
