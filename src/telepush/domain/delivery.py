@@ -120,6 +120,7 @@ class Claimed:
     created_at: datetime
     attempt_number: int  # this attempt's number (1-based)
     customer_revision: int
+    manual: bool = False  # put back by an operator: a failure ends it, no policy retry
 
 
 @dataclass(frozen=True)

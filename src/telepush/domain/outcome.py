@@ -24,8 +24,9 @@ def decide(
     finished_at: datetime,
     rng: random.Random | None = None,
 ) -> Outcome:
-    """Delivered on acceptance; otherwise retry per ``policy``, or fail when it is exhausted
-    or the error is one no retry can fix (a refused destination)."""
+    """Delivered on acceptance; otherwise retry per ``policy``, or fail when it is exhausted,
+    the error is one no retry can fix (a refused destination) or the attempt was a manual
+    replay."""
     attempt = Attempt(
         number=claimed.attempt_number,
         at=finished_at,
@@ -37,7 +38,9 @@ def decide(
     )
     if result.ok:
         return Outcome(claimed.delivery_id, attempt, Status.DELIVERED)
-    if result.error in UNRECOVERABLE:
+    if result.error in UNRECOVERABLE or claimed.manual:
+        # A refused destination cannot be fixed by waiting; a manual replay is one attempt
+        # an operator asked for, not a new round of the policy.
         return Outcome(claimed.delivery_id, attempt, Status.FAILED)
     next_at = policy.next_attempt_at(
         attempt_number=claimed.attempt_number,

@@ -27,6 +27,9 @@ from telepush.domain.delivery import (
     Status,
     WorkerInfo,
 )
+from telepush.domain.health import EndpointHealth, MinuteStats
+from telepush.domain.retention import PurgeCutoffs, PurgeResult
+from telepush.domain.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -129,16 +132,28 @@ class Store(Protocol):
         lease_s: float,
         per_endpoint_limit: int,
         limit: int,
+        probe_interval_s: float = 30.0,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, at most ``per_endpoint_limit`` in flight per
         (customer, service) counting live leases of every worker; endpoints are served in
         turn so none takes another's share. A ``deleted-trip`` is not claimed while a
         ``trip`` of the same customer and key is being sent. Each claim increments the
-        delivery's attempt count."""
+        delivery's attempt count.
 
-    async def record(self, outcomes: Sequence[Outcome], *, worker_id: str) -> None:
+        Paused endpoints: nothing is claimed for one paused by hand; for one paused by the
+        breaker, a single probe (its oldest due delivery) when ``probe_at`` has come and
+        nothing of it is in flight, and ``probe_at`` moves ``probe_interval_s`` on."""
+
+    async def record(
+        self, outcomes: Sequence[Outcome], *, worker_id: str, pause_after: int = 0
+    ) -> None:
         """Write attempts and next states in one transaction. A ``trip`` outcome to retry
-        becomes ``superseded`` (payload erased) if a deletion of it has arrived."""
+        becomes ``superseded`` (payload erased) if a deletion of it has arrived.
+
+        Also keeps each endpoint's health: per-minute figures, last success and failure, the
+        streak of consecutive failed attempts (an attempt with an error; an unsendable
+        outcome does not count). A success ends the streak and closes the breaker; with
+        ``pause_after`` > 0, a streak reaching it pauses the endpoint (``breaker``)."""
 
     async def release(self, delivery_ids: Sequence[str], *, worker_id: str, now: datetime) -> None:
         """Give leases back unsent (graceful stop): pending, due now, attempt not counted."""
@@ -160,3 +175,62 @@ class Store(Protocol):
         payload is gone."""
 
     async def count_by_status(self) -> dict[Status, int]: ...
+
+    # ---- endpoint health and pausing ---------------------------------------------------
+    async def set_paused(self, customer_id: str, service: str, paused: bool, now: datetime) -> bool:
+        """Pause (``manual``) or resume an endpoint by hand; resuming also ends its failure
+        streak and breaker. False when the customer has no such service."""
+
+    async def endpoint_health(
+        self, *, now: datetime, since: datetime, customer_id: str | None = None
+    ) -> list[EndpointHealth]:
+        """Every configured endpoint (of one customer, if given) with figures since
+        ``since``, ordered by customer and service."""
+
+    async def throughput(
+        self, *, since: datetime, customer_id: str | None = None
+    ) -> list[MinuteStats]:
+        """Per-minute figures summed over endpoints, oldest first; minutes with nothing
+        done are left out."""
+
+    # ---- bulk replay tasks -----------------------------------------------------------------
+    async def start_retry_task(
+        self,
+        task_id: str,
+        customer_id: str,
+        service: str,
+        now: datetime,
+        *,
+        failed_from: datetime | None = None,
+        failed_to: datetime | None = None,
+    ) -> Task:
+        """Create a task re-queueing the endpoint's failed deliveries that still have their
+        payload (and, in the time-window form, ended failed within [from, to)), counting
+        them into ``nb_items``; with nothing to do the task is created ``done``. ``Conflict``
+        while another task for the same customer and service runs."""
+
+    async def advance_task(self, task_id: str, now: datetime, *, chunk: int = 500) -> Task:
+        """Re-queue the task's next ``chunk`` deliveries (pending, due now, marked manual)
+        in one transaction; the task becomes ``done`` after its last chunk. ``NotFound``."""
+
+    async def fail_task(self, task_id: str, error: str, now: datetime) -> None:
+        """Mark a running task ``failed`` with ``error`` (it can be started again)."""
+
+    async def get_task(self, task_id: str) -> Task | None: ...
+
+    async def list_tasks(self, *, limit: int = 50) -> list[Task]:
+        """Newest first."""
+
+    async def stalled_tasks(self, updated_before: datetime) -> list[Task]:
+        """Running tasks no process has advanced since ``updated_before`` (theirs died)."""
+
+    # ---- retention -----------------------------------------------------------------------
+    async def purge(self, cutoffs: PurgeCutoffs, *, chunk: int = 5000) -> PurgeResult:
+        """Erase payloads of deliveries that ended delivered before ``delivered_before`` or
+        failed before ``failed_before``; remove final deliveries (with their attempts) that
+        ended before ``metadata_before`` and figures of minutes before ``figures_before``.
+        Works in transactions of ``chunk`` rows so the queue keeps moving."""
+
+    async def compact(self) -> None:
+        """Make erasure physical: no erased bytes left in the database's files (SQLite:
+        secure_delete plus a WAL checkpoint that truncates the log; PostgreSQL: VACUUM)."""

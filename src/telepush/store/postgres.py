@@ -271,3 +271,9 @@ class PostgresStore:
 
     async def count_by_status(self) -> dict[Status, int]:
         return await self._db.read(postgres_reads.count_by_status)
+
+    # ---- endpoint health and pausing (postgres_endpoints) ----------------------------------
+
+    # ---- bulk replay tasks (postgres_tasks) ------------------------------------------------
+
+    # ---- retention (postgres_retention) ----------------------------------------------------

@@ -282,3 +282,9 @@ class SQLiteStore:
 
     async def count_by_status(self) -> dict[Status, int]:
         return await self._writer.run(sqlite_reads.count_by_status, write=False)
+
+    # ---- endpoint health and pausing (sqlite_endpoints) ----------------------------------
+
+    # ---- bulk replay tasks (sqlite_tasks) ------------------------------------------------
+
+    # ---- retention (sqlite_retention) ----------------------------------------------------

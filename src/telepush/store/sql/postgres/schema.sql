@@ -22,6 +22,13 @@ CREATE TABLE endpoints (
     customer_id text NOT NULL REFERENCES customers (customer_id) ON DELETE CASCADE,
     service text NOT NULL,
     enabled boolean NOT NULL,
+    -- NULL (running), 'manual' (paused by an operator) or 'breaker' (circuit breaker open)
+    paused text CHECK (paused IN ('manual', 'breaker')),
+    paused_at timestamptz,
+    probe_at timestamptz,
+    consecutive_failures integer NOT NULL DEFAULT 0,
+    last_success_at timestamptz,
+    last_failure_at timestamptz,
     PRIMARY KEY (customer_id, service)
 );
 
@@ -40,7 +47,9 @@ CREATE TABLE deliveries (
     lease_owner text,
     attempt_count integer NOT NULL DEFAULT 0,
     created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    -- put back by an operator: a failed attempt ends it failed, not rescheduled
+    manual boolean NOT NULL DEFAULT false
 );
 
 -- Claim: due rows of one endpoint, pending or sending, oldest due first.
@@ -94,3 +103,52 @@ CREATE TABLE workers (
     last_seen_at timestamptz NOT NULL,
     in_flight integer NOT NULL
 );
+
+-- What each endpoint did, minute by minute (minute = floor(epoch seconds / 60)): attempts made,
+-- attempts that failed, deliveries that ended delivered or failed, retries scheduled.
+CREATE TABLE endpoint_minutes (
+    customer_id text NOT NULL,
+    service text NOT NULL,
+    minute bigint NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    failures integer NOT NULL DEFAULT 0,
+    delivered integer NOT NULL DEFAULT 0,
+    failed integer NOT NULL DEFAULT 0,
+    retried integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (customer_id, service, minute)
+);
+
+-- Attempt durations of each endpoint and minute, counted in the buckets of
+-- telepush.domain.health.LATENCY_BOUNDS_MS (bucket = index of the first bound >= duration).
+CREATE TABLE endpoint_latency (
+    customer_id text NOT NULL,
+    service text NOT NULL,
+    minute bigint NOT NULL,
+    bucket integer NOT NULL,
+    count bigint NOT NULL,
+    PRIMARY KEY (customer_id, service, minute, bucket)
+);
+
+-- Bulk replays. A task re-queues the failed deliveries of one endpoint with seq <= max_seq
+-- (and, in the time-window form, that failed within [failed_from, failed_to)), in chunks,
+-- after_seq being where the next chunk starts; at most one runs per endpoint.
+CREATE TABLE tasks (
+    task_id text PRIMARY KEY,
+    kind text NOT NULL,
+    customer_id text NOT NULL,
+    service text NOT NULL,
+    failed_from timestamptz,
+    failed_to timestamptz,
+    status text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    nb_items integer NOT NULL,
+    nb_done integer NOT NULL DEFAULT 0,
+    nb_skipped integer NOT NULL DEFAULT 0,
+    max_seq bigint NOT NULL,
+    after_seq bigint NOT NULL DEFAULT 0,
+    error text,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    finished_at timestamptz
+);
+
+CREATE UNIQUE INDEX tasks_one_running ON tasks (customer_id, service) WHERE status = 'running';

@@ -22,6 +22,13 @@ CREATE TABLE endpoints (
     customer_id TEXT NOT NULL REFERENCES customers (customer_id) ON DELETE CASCADE,
     service TEXT NOT NULL,
     enabled INTEGER NOT NULL,
+    -- NULL (running), 'manual' (paused by an operator) or 'breaker' (circuit breaker open)
+    paused TEXT CHECK (paused IN ('manual', 'breaker')),
+    paused_at REAL,
+    probe_at REAL,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    last_success_at REAL,
+    last_failure_at REAL,
     PRIMARY KEY (customer_id, service)
 );
 
@@ -40,7 +47,9 @@ CREATE TABLE deliveries (
     lease_owner TEXT,
     attempt_count INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    -- put back by an operator: a failed attempt ends it failed, not rescheduled
+    manual INTEGER NOT NULL DEFAULT 0
 );
 
 -- Claim: due rows of one endpoint, pending or sending, oldest due first.
@@ -94,3 +103,52 @@ CREATE TABLE workers (
     last_seen_at REAL NOT NULL,
     in_flight INTEGER NOT NULL
 );
+
+-- What each endpoint did, minute by minute (minute = epoch seconds // 60): attempts made,
+-- attempts that failed, deliveries that ended delivered or failed, retries scheduled.
+CREATE TABLE endpoint_minutes (
+    customer_id TEXT NOT NULL,
+    service TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    retried INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (customer_id, service, minute)
+);
+
+-- Attempt durations of each endpoint and minute, counted in the buckets of
+-- telepush.domain.health.LATENCY_BOUNDS_MS (bucket = index of the first bound >= duration).
+CREATE TABLE endpoint_latency (
+    customer_id TEXT NOT NULL,
+    service TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, service, minute, bucket)
+);
+
+-- Bulk replays. A task re-queues the failed deliveries of one endpoint with seq <= max_seq
+-- (and, in the time-window form, that failed within [failed_from, failed_to)), in chunks,
+-- after_seq being where the next chunk starts; at most one runs per endpoint.
+CREATE TABLE tasks (
+    task_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    service TEXT NOT NULL,
+    failed_from REAL,
+    failed_to REAL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    nb_items INTEGER NOT NULL,
+    nb_done INTEGER NOT NULL DEFAULT 0,
+    nb_skipped INTEGER NOT NULL DEFAULT 0,
+    max_seq INTEGER NOT NULL,
+    after_seq INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL
+);
+
+CREATE UNIQUE INDEX tasks_one_running ON tasks (customer_id, service) WHERE status = 'running';
