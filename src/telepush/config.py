@@ -57,6 +57,19 @@ class Settings(BaseSettings):
     claim_batch: int = Field(default=200, ge=1)
     poll_interval_s: float = Field(default=1.0, gt=0)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
+    # Circuit breaker: pause an endpoint after this many consecutive failed attempts (0: off);
+    # while paused, one probe every breaker_probe_interval_s checks whether it recovered.
+    breaker_failures: int = Field(default=0, ge=0)
+    breaker_probe_interval_s: float = Field(default=30.0, gt=0)
+    # Retention (days): delivered payloads, failed payloads, delivery metadata and attempts;
+    # the purge runs every retention_interval_s in `telepush serve` (0: only `telepush purge`).
+    retention_delivered_days: float = Field(default=7.0, gt=0)
+    retention_failed_days: float = Field(default=30.0, gt=0)
+    retention_metadata_days: float = Field(default=90.0, gt=0)
+    retention_interval_s: float = Field(default=3600.0, ge=0)
+    # Prometheus metrics of a `telepush worker` process on this port (0: none); `telepush
+    # serve` exposes them at /metrics on its API port.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
     # Storage
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     # Logs
