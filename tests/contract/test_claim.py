@@ -32,7 +32,14 @@ async def _claim(
 
 async def _deliver(store: Store, clock: FakeClock, item: Claimed, worker_id: str = "w1") -> None:
     attempt = Attempt(item.attempt_number, clock.now(), 200, None, 3)
-    await store.record([Outcome(item.delivery_id, attempt, Status.DELIVERED)], worker_id=worker_id)
+    outcome = Outcome(
+        item.delivery_id,
+        attempt,
+        Status.DELIVERED,
+        customer_id=item.customer_id,
+        service=item.service,
+    )
+    await store.record([outcome], worker_id=worker_id)
 
 
 async def test_claim_leases_a_due_delivery_with_all_it_needs(

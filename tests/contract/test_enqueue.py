@@ -21,7 +21,8 @@ async def _claim_all(store: Store, clock: FakeClock, worker_id: str = "w1") -> l
 
 async def _fail(store: Store, clock: FakeClock, delivery_id: str) -> None:
     attempt = Attempt(number=1, at=clock.now(), status_code=500, error=None, duration_ms=5)
-    await store.record([Outcome(delivery_id, attempt, Status.FAILED)], worker_id="w1")
+    outcome = Outcome(delivery_id, attempt, Status.FAILED, customer_id=CUSTOMER, service="trip")
+    await store.record([outcome], worker_id="w1")
 
 
 async def test_enqueue_returns_one_pending_result_per_item_in_order(
@@ -195,7 +196,8 @@ async def test_deletion_leaves_a_delivered_trip_delivered(
     trip = await enqueue("trip", payload=make_payload("trip", itinId="T-5"))
     await _claim_all(store, clock)
     attempt = Attempt(number=1, at=clock.now(), status_code=200, error=None, duration_ms=5)
-    await store.record([Outcome(trip, attempt, Status.DELIVERED)], worker_id="w1")
+    outcome = Outcome(trip, attempt, Status.DELIVERED, customer_id=CUSTOMER, service="trip")
+    await store.record([outcome], worker_id="w1")
     await enqueue("deleted-trip", payload=make_payload("deleted-trip", itinId="T-5"))
     delivery = await store.get_delivery(trip)
     assert delivery is not None and delivery.status is Status.DELIVERED

@@ -18,7 +18,10 @@ async def _fail_one(store: Store, clock: FakeClock, delivery_id: str) -> None:
     )
     assert item.delivery_id == delivery_id
     attempt = Attempt(item.attempt_number, clock.now(), 500, None, 5)
-    await store.record([Outcome(delivery_id, attempt, Status.FAILED)], worker_id="w1")
+    outcome = Outcome(
+        delivery_id, attempt, Status.FAILED, customer_id=item.customer_id, service=item.service
+    )
+    await store.record([outcome], worker_id="w1")
 
 
 async def _all_pages(store: Store, filt: DeliveryFilter, limit: int) -> list[list[Delivery]]:

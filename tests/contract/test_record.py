@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from telepush.domain.customer import Customer
@@ -10,7 +10,7 @@ from telepush.domain.delivery import Attempt, Claimed, ErrorKind, Outcome, Statu
 from telepush.store.base import Store
 from telepush.testing import FakeClock, make_payload
 from tests.contract.backends import Backend
-from tests.contract.conftest import Enqueue
+from tests.contract.conftest import CUSTOMER, Enqueue
 
 
 async def _claim(
@@ -31,6 +31,19 @@ def _attempt(
     return Attempt(item.attempt_number, clock.now(), status_code, error, 12, None, detail)
 
 
+def _outcome(
+    delivery_id: str,
+    attempt: Attempt,
+    status: Status,
+    next_attempt_at: datetime | None = None,
+    *,
+    service: str = "trip",
+) -> Outcome:
+    return Outcome(
+        delivery_id, attempt, status, next_attempt_at, customer_id=CUSTOMER, service=service
+    )
+
+
 async def test_record_delivered(
     store: Store, clock: FakeClock, customer: Customer, enqueue: Enqueue
 ) -> None:
@@ -39,7 +52,7 @@ async def test_record_delivered(
     [item] = await _claim(store, clock)
     clock.advance(1)
     await store.record(
-        [Outcome(delivery_id, _attempt(item, clock), Status.DELIVERED)], worker_id="w1"
+        [_outcome(delivery_id, _attempt(item, clock), Status.DELIVERED)], worker_id="w1"
     )
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None
@@ -57,7 +70,7 @@ async def test_record_pending_schedules_the_next_attempt(
     [item] = await _claim(store, clock)
     retry_at = clock.now() + timedelta(minutes=5)
     attempt = _attempt(item, clock, 503, error=ErrorKind.HTTP_STATUS)
-    await store.record([Outcome(delivery_id, attempt, Status.PENDING, retry_at)], worker_id="w1")
+    await store.record([_outcome(delivery_id, attempt, Status.PENDING, retry_at)], worker_id="w1")
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None
     assert (delivery.status, delivery.next_attempt_at) == (Status.PENDING, retry_at)
@@ -75,7 +88,8 @@ async def test_record_failed(
     delivery_id = await enqueue("crash")
     [item] = await _claim(store, clock)
     attempt = _attempt(item, clock, None, error=ErrorKind.BLOCKED, detail="private address")
-    await store.record([Outcome(delivery_id, attempt, Status.FAILED)], worker_id="w1")
+    outcome = _outcome(delivery_id, attempt, Status.FAILED, service="crash")
+    await store.record([outcome], worker_id="w1")
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None
     assert (delivery.status, delivery.next_attempt_at) == (Status.FAILED, None)
@@ -96,12 +110,12 @@ async def test_attempts_read_back_oldest_first_with_every_field(
         )
         expected.append(attempt)
         await store.record(
-            [Outcome(delivery_id, attempt, Status.PENDING, clock.now())], worker_id="w1"
+            [_outcome(delivery_id, attempt, Status.PENDING, clock.now())], worker_id="w1"
         )
     [item] = await _claim(store, clock)
     timeout = Attempt(3, clock.now(), None, ErrorKind.TIMEOUT, 30000, None, "read timeout")
     expected.append(timeout)
-    await store.record([Outcome(delivery_id, timeout, Status.FAILED)], worker_id="w1")
+    await store.record([_outcome(delivery_id, timeout, Status.FAILED)], worker_id="w1")
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None
     assert delivery.attempts == expected
@@ -116,7 +130,7 @@ async def test_record_writes_a_batch_of_outcomes(
     items = {c.delivery_id: c for c in await _claim(store, clock)}
     statuses = [Status.DELIVERED, Status.FAILED, Status.PENDING]
     outcomes = [
-        Outcome(d, _attempt(items[d], clock), s, clock.now() if s is Status.PENDING else None)
+        _outcome(d, _attempt(items[d], clock), s, clock.now() if s is Status.PENDING else None)
         for d, s in zip(ids, statuses, strict=True)
     ]
     await store.record(outcomes, worker_id="w1")
@@ -133,12 +147,12 @@ async def test_stale_lease_owner_cannot_overwrite(
     clock.advance(10)
     [current] = await _claim(store, clock, worker_id="w2")
     await store.record(
-        [Outcome(delivery_id, _attempt(stale, clock, 500), Status.FAILED)], worker_id="w1"
+        [_outcome(delivery_id, _attempt(stale, clock, 500), Status.FAILED)], worker_id="w1"
     )
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None and delivery.status is Status.SENDING
     await store.record(
-        [Outcome(delivery_id, _attempt(current, clock), Status.DELIVERED)], worker_id="w2"
+        [_outcome(delivery_id, _attempt(current, clock), Status.DELIVERED)], worker_id="w2"
     )
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None and delivery.status is Status.DELIVERED
@@ -153,7 +167,7 @@ async def test_delivered_outcome_counts_even_from_a_stale_lease(
     clock.advance(10)
     await _claim(store, clock, worker_id="w2")
     await store.record(
-        [Outcome(delivery_id, _attempt(stale, clock), Status.DELIVERED)], worker_id="w1"
+        [_outcome(delivery_id, _attempt(stale, clock), Status.DELIVERED)], worker_id="w1"
     )
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None and delivery.status is Status.DELIVERED
@@ -166,10 +180,12 @@ async def test_delivered_outcome_does_not_reopen_a_final_delivery(
     delivery_id = await enqueue("crash")
     [item] = await _claim(store, clock)
     await store.record(
-        [Outcome(delivery_id, _attempt(item, clock, 500), Status.FAILED)], worker_id="w1"
+        [_outcome(delivery_id, _attempt(item, clock, 500), Status.FAILED, service="crash")],
+        worker_id="w1",
     )
     await store.record(
-        [Outcome(delivery_id, _attempt(item, clock), Status.DELIVERED)], worker_id="w1"
+        [_outcome(delivery_id, _attempt(item, clock), Status.DELIVERED, service="crash")],
+        worker_id="w1",
     )
     delivery = await store.get_delivery(delivery_id)
     assert delivery is not None and delivery.status is Status.FAILED
@@ -188,7 +204,7 @@ async def test_trip_to_retry_is_superseded_when_its_deletion_arrived(
     [item] = await _claim(store, clock)
     deletion = await enqueue("deleted-trip", payload=make_payload("deleted-trip", itinId="T-1"))
     attempt = _attempt(item, clock, 502)
-    await store.record([Outcome(trip, attempt, Status.PENDING, clock.now())], worker_id="w1")
+    await store.record([_outcome(trip, attempt, Status.PENDING, clock.now())], worker_id="w1")
     delivery = await store.get_delivery(trip)
     assert delivery is not None
     assert (delivery.status, len(delivery.attempts)) == (Status.SUPERSEDED, 1)

@@ -22,6 +22,7 @@ class Recorder:
         max_batch: int = 500,
         retry_s: float = 1.0,
         on_recorded: Callable[[], None] | None = None,
+        pause_after: int = 0,
     ) -> None:
         """``on_recorded`` is called when a batch is handed to the store and again once it
         is committed: the leases it ends are free then, so the worker may claim more of the
@@ -31,12 +32,16 @@ class Recorder:
 
         ``linger_s`` is 0 by default: outcomes that finish while a batch is being written
         gather by themselves and go in the next one, so waiting on purpose only adds latency
-        (and, with per-endpoint slots counted from live leases, lowers throughput)."""
+        (and, with per-endpoint slots counted from live leases, lowers throughput).
+
+        ``pause_after`` > 0 arms the store's circuit breaker: an endpoint is paused after
+        that many consecutive failed attempts."""
         self.store = store
         self.worker_id = worker_id
         self.linger_s = linger_s
         self.max_batch = max_batch
         self.retry_s = retry_s
+        self.pause_after = pause_after
         self._pending: list[Outcome] = []
         self._ready = asyncio.Event()
         self._closing = False
@@ -71,7 +76,9 @@ class Recorder:
             self._ready.clear()
             while self._pending:
                 batch = self._pending[: self.max_batch]
-                writing = asyncio.ensure_future(self.store.record(batch, worker_id=self.worker_id))
+                writing = asyncio.ensure_future(
+                    self.store.record(batch, worker_id=self.worker_id, pause_after=self.pause_after)
+                )
                 self._notify()
                 try:
                     await writing

@@ -131,6 +131,9 @@ class Outcome:
     attempt: Attempt
     status: Status  # DELIVERED, PENDING (retry at next_attempt_at) or FAILED
     next_attempt_at: datetime | None = None
+    # The delivery's endpoint, whose health figures and failure streak the outcome updates.
+    customer_id: str = field(kw_only=True)
+    service: str = field(kw_only=True)
 
     def __post_init__(self) -> None:
         if self.status not in _OUTCOME_STATUSES:

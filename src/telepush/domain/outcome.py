@@ -37,11 +37,11 @@ def decide(
         detail=result.detail,
     )
     if result.ok:
-        return Outcome(claimed.delivery_id, attempt, Status.DELIVERED)
+        return _outcome(claimed, attempt, Status.DELIVERED)
     if result.error in UNRECOVERABLE or claimed.manual:
         # A refused destination cannot be fixed by waiting; a manual replay is one attempt
         # an operator asked for, not a new round of the policy.
-        return Outcome(claimed.delivery_id, attempt, Status.FAILED)
+        return _outcome(claimed, attempt, Status.FAILED)
     next_at = policy.next_attempt_at(
         attempt_number=claimed.attempt_number,
         created_at=claimed.created_at,
@@ -50,8 +50,8 @@ def decide(
         rng=rng,
     )
     if next_at is None:
-        return Outcome(claimed.delivery_id, attempt, Status.FAILED)
-    return Outcome(claimed.delivery_id, attempt, Status.PENDING, next_attempt_at=next_at)
+        return _outcome(claimed, attempt, Status.FAILED)
+    return _outcome(claimed, attempt, Status.PENDING, next_at)
 
 
 def unsendable(claimed: Claimed, reason: str, *, finished_at: datetime) -> Outcome:
@@ -64,4 +64,17 @@ def unsendable(claimed: Claimed, reason: str, *, finished_at: datetime) -> Outco
         duration_ms=0,
         detail=reason,
     )
-    return Outcome(claimed.delivery_id, attempt, Status.FAILED)
+    return _outcome(claimed, attempt, Status.FAILED)
+
+
+def _outcome(
+    claimed: Claimed, attempt: Attempt, status: Status, next_at: datetime | None = None
+) -> Outcome:
+    return Outcome(
+        claimed.delivery_id,
+        attempt,
+        status,
+        next_at,
+        customer_id=claimed.customer_id,
+        service=claimed.service,
+    )

@@ -17,6 +17,15 @@ of one round go to the server together (pipelined ``executemany``):
 Every query is a bounded range scan of ``deliveries_queue`` (customer_id, service, status,
 due_at): ``pending`` and ``sending`` are two ranges, each read in ``due_at`` order and merged,
 so the cost does not grow with the backlog.
+
+Paused endpoints: one paused by hand (``paused = 'manual'``) is not listed. One paused by the
+circuit breaker (``'breaker'``) is offered a single probe, its oldest due delivery, when its
+``probe_at`` has come and nothing of it is in flight: once the endpoint is locked and its
+live leases are counted (none), the probe slot is taken by moving ``probe_at``
+``probe_interval_s`` on with an UPDATE that checks ``probe_at`` again, so two processes never
+probe at once even on a stale list. ``record`` opens the breaker with ``probe_at`` NULL: the
+first claim that lists it schedules the first probe ``probe_interval_s`` later (the
+cool-down) without sending anything.
 """
 
 from __future__ import annotations
@@ -47,15 +56,20 @@ class _Endpoint:
     customer_id: str
     service: str
     revision: int
+    paused: str | None = None  # None or 'breaker' (a manual pause is not listed)
+    probe_at: datetime | None = None
     free: int | None = None  # lease slots left; known once locked and counted
     drained: bool = False  # nothing more to take in this claim
 
 
-# Enabled endpoints with at least one due row, pending or with an expired lease.
+# Enabled endpoints with at least one due row, pending or with an expired lease: running, or
+# paused by the breaker with a probe due (or not scheduled yet).
 ENDPOINTS = """
-SELECT e.customer_id, e.service, c.revision
+SELECT e.customer_id, e.service, c.revision, e.paused, e.probe_at
 FROM endpoints AS e JOIN customers AS c ON c.customer_id = e.customer_id
 WHERE e.enabled
+  AND (e.paused IS NULL
+       OR (e.paused = 'breaker' AND (e.probe_at IS NULL OR e.probe_at <= %(now)s)))
   AND (EXISTS (SELECT 1 FROM deliveries AS d
                WHERE d.customer_id = e.customer_id AND d.service = e.service
                  AND d.status = 'pending' AND d.due_at <= %(now)s)
@@ -74,6 +88,21 @@ LIVE_LEASES = """
 SELECT count(*) FROM deliveries
 WHERE customer_id = %(customer_id)s AND service = %(service)s AND status = 'sending'
   AND due_at > %(now)s
+"""
+
+# A breaker just opened: its first probe comes one interval later.
+SCHEDULE_PROBE = """
+UPDATE endpoints SET probe_at = %(next_probe)s
+WHERE customer_id = %(customer_id)s AND service = %(service)s AND paused = 'breaker'
+  AND probe_at IS NULL
+"""
+
+# The probe slot of a breaker's endpoint: taken by whoever moves probe_at on first.
+TAKE_PROBE = """
+UPDATE endpoints SET probe_at = %(next_probe)s
+WHERE customer_id = %(customer_id)s AND service = %(service)s AND paused = 'breaker'
+  AND probe_at <= %(now)s
+RETURNING true
 """
 
 # A deletion waits while a push of the same trip is in flight.
@@ -108,7 +137,7 @@ SET status = 'sending', due_at = %(until)s, lease_owner = %(worker_id)s,
 FROM due WHERE d.seq = due.seq
 RETURNING d.delivery_id, d.customer_id, d.service, d.key,
           (SELECT p.body FROM payloads AS p WHERE p.seq = d.seq), d.created_at,
-          d.attempt_count, due.due_at, d.seq
+          d.attempt_count, due.due_at, d.seq, d.manual
 """
 
 NEXT_DUE = """
@@ -138,14 +167,23 @@ async def claim(
     lease_s: float,
     per_endpoint_limit: int,
     limit: int,
+    probe_interval_s: float = 30.0,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries. Call inside a transaction."""
     if limit <= 0 or per_endpoint_limit <= 0:
         return []
     endpoints = await _endpoints_in_turn(conn, rotation.after, now)
     claimed: list[Claimed] = []
-    active = endpoints
-    base = {"now": now, "until": now + timedelta(seconds=lease_s), "worker_id": worker_id}
+    base = {
+        "now": now,
+        "until": now + timedelta(seconds=lease_s),
+        "worker_id": worker_id,
+        "next_probe": now + timedelta(seconds=probe_interval_s),
+    }
+    opened = [e for e in endpoints if e.paused is not None and e.probe_at is None]
+    if opened:
+        await _each(conn, SCHEDULE_PROBE, opened, base)
+    active = [e for e in endpoints if e.paused is None or e.probe_at is not None]
     while active and len(claimed) < limit:
         left = limit - len(claimed)
         share = -(-left // len(active))  # rounded up
@@ -193,21 +231,51 @@ async def _endpoints_in_turn(
 async def _lock_and_count(
     conn: Conn, endpoints: list[_Endpoint], per_endpoint_limit: int, base: dict[str, object]
 ) -> None:
-    """Lock each endpoint for this transaction and set its free slots (0 when not locked)."""
+    """Lock each endpoint for this transaction and set its free slots (0 when not locked);
+    a breaker's endpoint with nothing in flight gets one slot if it takes the probe."""
     if not endpoints:
         return
     params = [{**base, "customer_id": e.customer_id, "service": e.service} for e in endpoints]
     async with conn.cursor() as cur:
         await cur.executemany(LOCK, params, returning=True)
         locked = await _first_column_of_each(cur)
-        held = [p for p, ok in zip(params, locked, strict=True) if ok]
+        held = [e for e, ok in zip(endpoints, locked, strict=True) if ok]
         live: list[int] = []
         if held:
-            await cur.executemany(LIVE_LEASES, held, returning=True)
+            await cur.executemany(LIVE_LEASES, [_params(e, base) for e in held], returning=True)
             live = await _first_column_of_each(cur)
-    counts = iter(live)
-    for endpoint, ok in zip(endpoints, locked, strict=True):
-        endpoint.free = max(0, per_endpoint_limit - next(counts)) if ok else 0
+    for endpoint in endpoints:
+        endpoint.free = 0
+    probes: list[_Endpoint] = []
+    for endpoint, count in zip(held, live, strict=True):
+        if endpoint.paused is None:
+            endpoint.free = max(0, per_endpoint_limit - count)
+        elif count == 0:
+            probes.append(endpoint)
+    if probes:
+        taken = await _each(conn, TAKE_PROBE, probes, base, returning=True)
+        for endpoint, took in zip(probes, taken, strict=True):
+            endpoint.free = 1 if took else 0
+
+
+def _params(endpoint: _Endpoint, base: dict[str, object]) -> dict[str, object]:
+    return {**base, "customer_id": endpoint.customer_id, "service": endpoint.service}
+
+
+async def _each(
+    conn: Conn,
+    query: str,
+    endpoints: list[_Endpoint],
+    base: dict[str, object],
+    *,
+    returning: bool = False,
+) -> list[Any]:
+    """Run ``query`` for each endpoint, pipelined; with ``returning``, the first value of
+    each one's result (None when it returned no row)."""
+    async with conn.cursor() as cur:
+        params = [_params(e, base) for e in endpoints]
+        await cur.executemany(query, params, returning=returning)
+        return await _first_column_of_each(cur) if returning else []
 
 
 async def _lease(
@@ -233,6 +301,7 @@ async def _lease(
                     created_at=row[5],
                     attempt_number=row[6],
                     customer_revision=endpoint.revision,
+                    manual=row[9],
                 )
                 for row in rows
             ]

@@ -2,7 +2,9 @@
 
 A customer is stored as its public configuration (camelCase JSON, as ``CustomerConfig.public``
 gives it) plus one encrypted token holding its secret fields; ``endpoints`` mirrors which of
-its services exist and are enabled, for ``claim``. Secrets arrive here already encrypted.
+its services exist and are enabled, for ``claim``, and keeps each one's health (pause
+state, failure streak): replacing a customer keeps those of the services that remain.
+Secrets arrive here already encrypted.
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ SET config_json = excluded.config_json, secret = excluded.secret,
 RETURNING {_COLUMNS}
 """
 
+# Services no longer configured go; those that remain keep their pause state and streak.
+_DROP_ENDPOINTS = """
+DELETE FROM endpoints WHERE customer_id = %s AND NOT (service = ANY(%s::text[]))
+"""
+
+_UPSERT_ENDPOINT = """
+INSERT INTO endpoints (customer_id, service, enabled) VALUES (%s, %s, %s)
+ON CONFLICT (customer_id, service) DO UPDATE SET enabled = excluded.enabled
+"""
+
 _FAIL_UNFINISHED = """
 UPDATE deliveries SET status = 'failed', due_at = NULL, lease_owner = NULL, updated_at = %s
 WHERE customer_id = %s AND status IN ('pending', 'sending')
@@ -60,11 +72,12 @@ async def put_customer(
     """Create or replace; returns (row, created). Call inside a transaction."""
     cur = await conn.execute(_UPSERT, (customer_id, Jsonb(config), secret, now, now))
     row = CustomerRow(*_one(await cur.fetchone()))
-    await conn.execute("DELETE FROM endpoints WHERE customer_id = %s", (customer_id,))
+    services = [service for service, _ in endpoints]
+    await conn.execute(_DROP_ENDPOINTS, (customer_id, services))
     async with conn.cursor() as cur:
         await cur.executemany(
-            "INSERT INTO endpoints (customer_id, service, enabled) VALUES (%s, %s, %s)",
-            [(customer_id, service, enabled) for service, enabled in endpoints],
+            _UPSERT_ENDPOINT,
+            [(customer_id, service, enabled) for service, enabled in sorted(endpoints)],
         )
     return row, row.revision == 1
 

@@ -8,6 +8,14 @@ Fairness: a claim goes round the endpoints offering each an equal share of what 
 ``limit`` (rounded up), again and again until ``limit`` is reached or no endpoint has more
 to give; the next claim starts after the endpoint served last, so when there are more
 endpoints than ``limit`` they take turns from one claim to the next.
+
+Paused endpoints: one paused by hand (``paused = 'manual'``) is not offered anything. One
+paused by the circuit breaker (``'breaker'``) is offered a single probe, its oldest due
+delivery, when its ``probe_at`` has come and nothing of it is in flight; taking the probe
+moves ``probe_at`` ``probe_interval_s`` on. ``record`` opens the breaker with ``probe_at``
+NULL: the first claim that sees it then schedules the first probe ``probe_interval_s``
+later (the cool-down) without sending anything. These are reads and writes of the small
+``endpoints`` table and the same bounded ``deliveries_queue`` ranges as ever.
 """
 
 from __future__ import annotations
@@ -35,14 +43,16 @@ class _Endpoint:
     customer_id: str
     service: str
     revision: int
+    paused: str | None = None  # None, 'manual' or 'breaker'
+    probe_at: float | None = None
     free: int | None = None  # lease slots left; counted when first needed
     drained: bool = False  # no more due rows (or no free slot) in this claim
 
 
 _ENDPOINTS = """
-SELECT e.customer_id, e.service, c.revision
+SELECT e.customer_id, e.service, c.revision, e.paused, e.probe_at
 FROM endpoints AS e JOIN customers AS c ON c.customer_id = e.customer_id
-WHERE e.enabled
+WHERE e.enabled AND (e.paused IS NULL OR e.paused = 'breaker')
 ORDER BY e.customer_id, e.service
 """
 
@@ -67,13 +77,21 @@ _WAIT_FOR_TRIP = f"""
     WHERE t.customer_id = d.customer_id AND t.service = '{TRIP}' AND t.key = d.key
       AND t.status = 'sending')"""
 
+# A breaker just opened (probe_at NULL) gets its first probe one interval later; a probe
+# taken moves the next one an interval on.
+_SCHEDULE_PROBE = """
+UPDATE endpoints SET probe_at = ?
+WHERE customer_id = ? AND service = ? AND paused = 'breaker'
+"""
+
 _LEASE = """
 UPDATE deliveries
 SET status = 'sending', due_at = ?, lease_owner = ?, attempt_count = attempt_count + 1,
     updated_at = ?
 WHERE seq IN ({seqs})
 RETURNING delivery_id, customer_id, service, key,
-          (SELECT body FROM payloads AS p WHERE p.seq = deliveries.seq), created_at, attempt_count
+          (SELECT body FROM payloads AS p WHERE p.seq = deliveries.seq), created_at, attempt_count,
+          manual
 """
 
 _NEXT_DUE = """
@@ -102,13 +120,22 @@ def claim(
     lease_s: float,
     per_endpoint_limit: int,
     limit: int,
+    probe_interval_s: float = 30.0,
 ) -> list[Claimed]:
-    endpoints = _endpoints_in_turn(conn, rotation.after)
-    if not endpoints or limit <= 0 or per_endpoint_limit <= 0:
+    if limit <= 0 or per_endpoint_limit <= 0:
         return []
+    endpoints = _endpoints_in_turn(conn, rotation.after)
+    next_probe_s = now_s + probe_interval_s
+    active: list[_Endpoint] = []
+    for endpoint in endpoints:
+        if endpoint.paused is None:
+            active.append(endpoint)
+        elif endpoint.probe_at is None:  # the breaker has just opened: cool down first
+            _schedule_probe(conn, endpoint, next_probe_s)
+        elif endpoint.probe_at <= now_s:
+            active.append(endpoint)  # offered one probe (see _free)
     lease = _Lease(conn, now_s=now_s, until_s=now_s + lease_s, worker_id=worker_id)
     claimed: list[Claimed] = []
-    active = endpoints
     while active and len(claimed) < limit:
         share = -(-(limit - len(claimed)) // len(active))  # rounded up
         for endpoint in active:
@@ -116,15 +143,28 @@ def claim(
             if want <= 0:
                 break
             if endpoint.free is None:
-                endpoint.free = per_endpoint_limit - lease.live(endpoint)
+                endpoint.free = _free(endpoint, lease.live(endpoint), per_endpoint_limit)
             got = lease.take(endpoint, min(want, endpoint.free))
             endpoint.free -= len(got)
+            if got and endpoint.paused is not None:
+                _schedule_probe(conn, endpoint, next_probe_s)
             endpoint.drained = len(got) < want
             if got:
                 rotation.after = (endpoint.customer_id, endpoint.service)
                 claimed.extend(got)
         active = [e for e in active if not e.drained]
     return claimed
+
+
+def _free(endpoint: _Endpoint, live: int, per_endpoint_limit: int) -> int:
+    """Lease slots of ``endpoint``: a breaker's probe goes alone."""
+    if endpoint.paused is None:
+        return per_endpoint_limit - live
+    return 1 if live == 0 else 0
+
+
+def _schedule_probe(conn: sqlite3.Connection, endpoint: _Endpoint, probe_at_s: float) -> None:
+    conn.execute(_SCHEDULE_PROBE, (probe_at_s, endpoint.customer_id, endpoint.service))
 
 
 def next_due_at(conn: sqlite3.Connection) -> float | None:
@@ -179,8 +219,18 @@ class _Lease:
                 created_at=from_epoch(created_at),
                 attempt_number=attempt_count,
                 customer_revision=endpoint.revision,
+                manual=bool(manual),
             )
-            for delivery_id, customer_id, service, key, payload, created_at, attempt_count in rows
+            for (
+                delivery_id,
+                customer_id,
+                service,
+                key,
+                payload,
+                created_at,
+                attempt_count,
+                manual,
+            ) in rows
         ]
 
     def _due(self, endpoint: _Endpoint, count: int) -> list[int]:

@@ -2,7 +2,8 @@
 
 A customer is stored as its public configuration (camelCase JSON, as ``CustomerConfig.public``
 gives it) plus one encrypted token holding its secret fields; ``endpoints`` mirrors which of
-its services exist and are enabled, for ``claim``.
+its services exist and are enabled, for ``claim``, and keeps each one's health (pause
+state, failure streak): replacing a customer keeps those of the services that remain.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ class CustomerRow:
 
 
 _COLUMNS = "customer_id, config_json, secret, revision, created_at, updated_at"
+
+# A service that remains keeps its pause state and streak.
+_UPSERT_ENDPOINT = """
+INSERT INTO endpoints (customer_id, service, enabled) VALUES (?, ?, ?)
+ON CONFLICT (customer_id, service) DO UPDATE SET enabled = excluded.enabled
+"""
 
 
 def put_customer(
@@ -50,11 +57,13 @@ def put_customer(
             " WHERE customer_id = ?",
             (config_json, secret, revision, now_s, customer_id),
         )
-    conn.execute("DELETE FROM endpoints WHERE customer_id = ?", (customer_id,))
-    conn.executemany(
-        "INSERT INTO endpoints (customer_id, service, enabled) VALUES (?, ?, ?)",
-        [(customer_id, service, enabled) for service, enabled in endpoints],
+    services = [service for service, _ in endpoints]
+    conn.execute(
+        "DELETE FROM endpoints WHERE customer_id = ?"
+        f" AND service NOT IN ({', '.join('?' * len(services))})",
+        (customer_id, *services),
     )
+    conn.executemany(_UPSERT_ENDPOINT, [(customer_id, s, enabled) for s, enabled in endpoints])
     row = CustomerRow(customer_id, config_json, secret, revision, created_at, now_s)
     return row, before is None
 

@@ -5,6 +5,10 @@ and key stays ``pending`` or ``failed`` — each becomes ``superseded`` with its
 at enqueue time or, for a trip then in flight, when its outcome is recorded (unless it was
 delivered) or its lease released. A dead trip is superseded too, so replaying failures
 never resends a deleted trip.
+
+Recording also keeps each endpoint's health in the same transaction: its per-minute figures,
+latency buckets, failure streak and circuit breaker (see ``endpoint_figures``), with one
+statement per table for the whole batch.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from telepush.domain.delivery import EnqueueResult, NewDelivery, Outcome, Status
+from telepush.store.endpoint_figures import breaker_sql, figures
 from telepush.store.sqlite_claim import DELETED_TRIP, TRIP
 from telepush.store.sqlite_rows import to_epoch
 
@@ -81,6 +86,41 @@ DELETE FROM payloads
 WHERE seq = (SELECT seq FROM deliveries WHERE delivery_id = ? AND status = 'superseded')
 """
 
+_ADD_MINUTE = """
+INSERT INTO endpoint_minutes (customer_id, service, minute, attempts, failures, delivered,
+                              failed, retried)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (customer_id, service, minute) DO UPDATE
+SET attempts = endpoint_minutes.attempts + excluded.attempts,
+    failures = endpoint_minutes.failures + excluded.failures,
+    delivered = endpoint_minutes.delivered + excluded.delivered,
+    failed = endpoint_minutes.failed + excluded.failed,
+    retried = endpoint_minutes.retried + excluded.retried
+"""
+
+_ADD_LATENCY = """
+INSERT INTO endpoint_latency (customer_id, service, minute, bucket, count)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (customer_id, service, minute, bucket) DO UPDATE
+SET count = endpoint_latency.count + excluded.count
+"""
+
+_BREAKER = breaker_sql(":{}")
+
+# max() of SQLite is NULL when an argument is: keep the latest known time.
+_UPDATE_ENDPOINT = f"""
+UPDATE endpoints
+SET consecutive_failures = {_BREAKER["consecutive_failures"]},
+    paused = {_BREAKER["paused"]},
+    paused_at = {_BREAKER["paused_at"]},
+    probe_at = {_BREAKER["probe_at"]},
+    last_success_at = max(coalesce(last_success_at, :success_at),
+                          coalesce(:success_at, last_success_at)),
+    last_failure_at = max(coalesce(last_failure_at, :failure_at),
+                          coalesce(:failure_at, last_failure_at))
+WHERE customer_id = :customer_id AND service = :service
+"""
+
 _RELEASE = """
 UPDATE deliveries
 SET status = 'pending', due_at = ?, lease_owner = NULL, attempt_count = attempt_count - 1,
@@ -126,9 +166,12 @@ def enqueue(conn: sqlite3.Connection, items: Sequence[NewDelivery]) -> list[Enqu
     return results
 
 
-def record(conn: sqlite3.Connection, outcomes: Sequence[Outcome], worker_id: str) -> None:
+def record(
+    conn: sqlite3.Connection, outcomes: Sequence[Outcome], worker_id: str, pause_after: int = 0
+) -> None:
     """Attempts are history: each is kept even when its worker has lost the lease, but only
-    the lease holder (or a 200) moves the delivery to its next state."""
+    the lease holder (or a 200) moves the delivery to its next state. Endpoint health is
+    updated from every outcome; ``pause_after`` > 0 arms the circuit breaker."""
     conn.executemany(
         _INSERT_ATTEMPT,
         [
@@ -162,6 +205,33 @@ def record(conn: sqlite3.Connection, outcomes: Sequence[Outcome], worker_id: str
         (to_epoch(o.attempt.at), o.delivery_id) for o in outcomes if o.status != Status.DELIVERED
     ]
     _supersede_if_deleted(conn, retried)
+    _record_figures(conn, outcomes, pause_after)
+
+
+def _record_figures(
+    conn: sqlite3.Connection, outcomes: Sequence[Outcome], pause_after: int
+) -> None:
+    batch = figures(outcomes)
+    conn.executemany(
+        _ADD_MINUTE,
+        [m.as_row() for m in batch.minutes],
+    )
+    conn.executemany(_ADD_LATENCY, batch.latency)
+    conn.executemany(
+        _UPDATE_ENDPOINT,
+        [
+            {
+                "customer_id": e.customer_id,
+                "service": e.service,
+                "success": int(e.success),
+                "failures": e.failures,
+                "pause_after": pause_after,
+                "success_at": None if e.last_success_at is None else to_epoch(e.last_success_at),
+                "failure_at": None if e.last_failure_at is None else to_epoch(e.last_failure_at),
+            }
+            for e in batch.endpoints
+        ],
+    )
 
 
 def release(

@@ -212,3 +212,31 @@ async def test_delivery_of_a_removed_service_fails_with_a_reason(store: SQLiteSt
     assert got is not None and got.status is Status.FAILED
     assert "gone" in (got.attempts[0].detail or "")
     assert sender.sent == []
+
+
+async def test_breaker_pauses_a_failing_endpoint_then_a_probe_resumes_it(
+    store: SQLiteStore,
+) -> None:
+    """With pause_after 3, three failed attempts pause the endpoint and nothing more is
+    sent; a probe probe_interval_s later succeeds and the rest goes, in arrival order."""
+    await store.put_customer("c1", fast_retry(make_customer_config()), now())
+    ids = await queue(store, 8)
+    failed = AttemptResult(ok=False, status_code=500, error=ErrorKind.HTTP_STATUS)
+    sender = ScriptedSender(lambda _r: failed)
+    options = {"pause_after": 3, "probe_interval_s": 0.3, "per_endpoint_limit": 1}
+
+    async def breaker_open() -> bool:
+        rows = await store.endpoint_health(now=now(), since=now(), customer_id="c1")
+        return any(r.service == "trip" and r.paused == "breaker" for r in rows)
+
+    await run_until(worker(store, sender, **options), breaker_open)
+    assert [r.delivery_id for r in sender.sent] == ids[:3]
+
+    sender = ScriptedSender()
+    await run_until(
+        worker(store, sender, **options),
+        lambda: len(sender.sent) == 5 and not sender.in_flight,
+    )
+    assert [r.delivery_id for r in sender.sent] == ids[3:]
+    assert await statuses(store, ids[3:]) == [Status.DELIVERED] * 5
+    assert not await breaker_open()

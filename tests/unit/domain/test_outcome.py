@@ -14,7 +14,7 @@ from telepush.domain.delivery import (
     Status,
     classify_status,
 )
-from telepush.domain.outcome import decide
+from telepush.domain.outcome import decide, unsendable
 from telepush.domain.policy import RetryPolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -88,4 +88,18 @@ def test_inconsistent_outcomes_cannot_be_built(status: Status, next_at: datetime
         claimed(), AttemptResult(ok=True, status_code=200), POLICY, finished_at=T0
     ).attempt
     with pytest.raises(ValueError, match="outcome"):
-        Outcome("d1", attempt, status, next_attempt_at=next_at)
+        Outcome("d1", attempt, status, next_attempt_at=next_at, customer_id="c", service="trip")
+
+
+def test_outcomes_name_their_endpoint() -> None:
+    """Every outcome carries its delivery's customer and service, for endpoint health."""
+    ok = decide(claimed(), AttemptResult(ok=True, status_code=200), POLICY, finished_at=T0)
+    failed = AttemptResult(ok=False, status_code=500, error=ErrorKind.HTTP_STATUS)
+    retry = decide(claimed(), failed, POLICY, finished_at=T0)
+    gone = unsendable(claimed(), "gone", finished_at=T0)
+    assert {(o.customer_id, o.service) for o in (ok, retry, gone)} == {("c1", "trip")}
+    assert [o.status for o in (ok, retry, gone)] == [
+        Status.DELIVERED,
+        Status.PENDING,
+        Status.FAILED,
+    ]

@@ -127,3 +127,38 @@ async def test_claim_queries_use_the_queue_index(stores: list[PostgresStore], ur
             plan = "\n".join(row[0] for row in await cur.fetchall())
             assert "Seq Scan on deliveries" not in plan, f"{name}:\n{plan}"
             assert "deliveries_queue" in plan, f"{name}:\n{plan}"
+
+
+async def test_concurrent_claimers_take_one_probe_of_an_open_breaker(
+    stores: list[PostgresStore], url: str
+) -> None:
+    """Claims racing from four stores on an endpoint paused by the breaker lease one probe."""
+    clock = FakeClock()
+    await stores[0].put_customer("acme", make_customer_config(), clock.now())
+    await stores[0].enqueue(
+        [new_delivery("acme", "trip", created_at=clock.now()) for _ in range(20)]
+    )
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE endpoints SET paused = 'breaker', paused_at = %s, consecutive_failures = 5"
+            " WHERE customer_id = 'acme' AND service = 'trip'",
+            (clock.now(),),
+        )
+
+    async def claim(store: PostgresStore, worker: int) -> list[Claimed]:
+        return await store.claim(
+            now=clock.now(),
+            worker_id=f"w{worker}",
+            lease_s=60,
+            per_endpoint_limit=7,
+            limit=50,
+            probe_interval_s=10,
+        )
+
+    assert await claim(stores[0], 0) == []  # schedules the first probe in 10 s
+    clock.advance(10)
+    rounds = await asyncio.gather(*(claim(stores[i % 4], i) for i in range(12)))
+    assert sum(len(got) for got in rounds) == 1
+    clock.advance(10)
+    rounds = await asyncio.gather(*(claim(stores[i % 4], i) for i in range(12)))
+    assert sum(len(got) for got in rounds) == 0  # the first probe is still in flight
