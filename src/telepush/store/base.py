@@ -37,6 +37,7 @@ class DeliveryFilter:
     customer_id: str | None = None
     service: str | None = None
     status: Status | None = None
+    key: str | None = None  # the natural key: itinId, crashId, ...
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ class Store(Protocol):
         Also keeps each endpoint's health: per-minute figures, last success and failure, the
         streak of consecutive failed attempts (an attempt with an error; an unsendable
         outcome does not count). A success ends the streak and closes the breaker; with
-        ``pause_after`` > 0, a streak reaching it pauses the endpoint (``breaker``)."""
+        ``pause_after`` > 0, a streak reaching it pauses the endpoint (``breaker``) with
+        ``probe_at`` unset: the next claim schedules its first probe ``probe_interval_s``
+        later."""
 
     async def release(self, delivery_ids: Sequence[str], *, worker_id: str, now: datetime) -> None:
         """Give leases back unsent (graceful stop): pending, due now, attempt not counted."""
@@ -171,8 +174,8 @@ class Store(Protocol):
         """Newest first; ``cursor`` is opaque (from a previous page). Attempts not filled."""
 
     async def retry_delivery(self, delivery_id: str, now: datetime) -> Delivery:
-        """``failed`` -> ``pending``, due now. ``NotFound``; ``Conflict`` if not failed or its
-        payload is gone."""
+        """``failed`` -> ``pending``, due now, marked manual (a failed attempt then ends it
+        failed again). ``NotFound``; ``Conflict`` if not failed or its payload is gone."""
 
     async def count_by_status(self) -> dict[Status, int]: ...
 
@@ -231,6 +234,10 @@ class Store(Protocol):
         ended before ``metadata_before`` and figures of minutes before ``figures_before``.
         Works in transactions of ``chunk`` rows so the queue keeps moving."""
 
-    async def compact(self) -> None:
-        """Make erasure physical: no erased bytes left in the database's files (SQLite:
-        secure_delete plus a WAL checkpoint that truncates the log; PostgreSQL: VACUUM)."""
+    async def compact(self, *, full: bool = False) -> None:
+        """Make erasure physical. SQLite: no erased bytes left in the database's files
+        (secure_delete zeroes them as they are deleted, then a WAL checkpoint truncates the
+        log). PostgreSQL: VACUUM prunes the dead rows that held them and makes their space
+        reusable; it cannot promise the bytes are gone from disk (see docs/postgres.md).
+        ``full``: rebuild the files (SQLite VACUUM, PostgreSQL VACUUM FULL), which blocks
+        writers while it runs."""

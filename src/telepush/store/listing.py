@@ -47,6 +47,7 @@ def listing_query(
         ("customer_id", filt.customer_id),
         ("service", filt.service),
         ("status", None if filt.status is None else str(filt.status)),
+        ("key", filt.key),
     ):
         if value is not None:
             where.append(f"{column} = {placeholder}")

@@ -24,7 +24,8 @@ FROM attempts WHERE delivery_seq = %s ORDER BY number, id
 """
 
 _RETRY = """
-UPDATE deliveries SET status = 'pending', due_at = %s, lease_owner = NULL, updated_at = %s
+UPDATE deliveries
+SET status = 'pending', due_at = %s, lease_owner = NULL, updated_at = %s, manual = true
 WHERE seq = %s
 """
 
@@ -49,17 +50,19 @@ async def list_deliveries(conn: Conn, filt: DeliveryFilter, limit: int, cursor: 
 
 
 async def retry_delivery(conn: Conn, delivery_id: str, now: datetime) -> Delivery:
-    """Call inside a transaction: the row is locked from the check to the change."""
+    """Call inside a transaction: the row is locked from the check to the change. The payload
+    is looked for once the lock is held, by a later statement (a fresh snapshot), so a purge
+    that erased it meanwhile (it locks the row too) is seen."""
     cur = await conn.execute(
-        "SELECT seq, status, NOT EXISTS (SELECT 1 FROM payloads AS p WHERE p.seq = d.seq)"
-        " FROM deliveries AS d WHERE delivery_id = %s FOR UPDATE OF d",
-        (delivery_id,),
+        "SELECT seq, status FROM deliveries WHERE delivery_id = %s FOR UPDATE", (delivery_id,)
     )
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no delivery '{delivery_id}'", field="deliveryId")
-    seq, status, erased = row
-    check_retryable(delivery_id, status, bool(erased))
+    seq, status = row
+    cur = await conn.execute("SELECT NOT EXISTS (SELECT 1 FROM payloads WHERE seq = %s)", (seq,))
+    erased = await cur.fetchone()
+    check_retryable(delivery_id, status, bool(erased and erased[0]))
     await conn.execute(_RETRY, (now, now, seq))
     retried = await get_delivery(conn, delivery_id)
     assert retried is not None

@@ -20,7 +20,8 @@ SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE delivery_seq = ? ORDER BY number, i
 """
 
 _RETRY = """
-UPDATE deliveries SET status = 'pending', due_at = ?, lease_owner = NULL, updated_at = ?
+UPDATE deliveries
+SET status = 'pending', due_at = ?, lease_owner = NULL, updated_at = ?, manual = 1
 WHERE seq = ?
 """
 
