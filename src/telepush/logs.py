@@ -7,6 +7,19 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+# Fields a delivery's log lines carry (``extra=`` of the worker's outcome line), copied into the
+# JSON object when present. Never a payload, a header, a token or a secret.
+DELIVERY_FIELDS = (
+    "delivery_id",
+    "customer_id",
+    "service",
+    "attempt",
+    "outcome",
+    "status_code",
+    "error",
+    "duration_ms",
+)
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -16,12 +29,12 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("delivery_id", "customer_id", "service", "outcome"):
+        for key in DELIVERY_FIELDS:
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def setup_logging(level: str = "info", *, json_lines: bool = False) -> None:

@@ -45,3 +45,25 @@ def test_exceptions_stay_on_one_line() -> None:
         )
     line = JsonFormatter().format(record)
     assert "\n" not in line and "ValueError: boom" in json.loads(line)["exception"]
+
+
+def test_outcome_fields_are_json_values() -> None:
+    """Attempt, status code, error kind and duration keep their JSON types; null stays null."""
+    record = logging.LogRecord("telepush.worker", logging.DEBUG, __file__, 1, "ok", (), None)
+    for key, val in {
+        "delivery_id": "d-2",
+        "attempt": 3,
+        "outcome": "delivered",
+        "status_code": 200,
+        "error": None,
+        "duration_ms": 41,
+    }.items():
+        setattr(record, key, val)
+    entry = json.loads(JsonFormatter().format(record))
+    assert (entry["attempt"], entry["status_code"], entry["error"], entry["duration_ms"]) == (
+        3,
+        200,
+        None,
+        41,
+    )
+    assert "customer_id" not in entry  # only what the record carries

@@ -31,6 +31,7 @@ from telepush.delivery.reply import preview, read_capped
 from telepush.delivery.shared_tokens import SharedTokens, utcnow
 from telepush.domain.customer import BasicAuth, OAuth2Auth
 from telepush.domain.delivery import ErrorKind
+from telepush.metrics import observe_token_fetch
 
 TokenKey = tuple[str, int]
 """``(customer_id, customer_revision)``: a configuration change gets a fresh token."""
@@ -140,7 +141,9 @@ class TokenCache:
                 reply = await fetch()
             except TokenError as exc:
                 self._failures[key] = (number, exc)
+                observe_token_fetch(key[0], ok=False)
                 raise
+            observe_token_fetch(key[0], ok=True)
             self._failures.pop(key, None)
             renew_at = started + renew_after_s(reply.expires_in_s, self._renew_margin_s)
             self._store(key, _Cached(reply.access_token, renew_at))
