@@ -23,6 +23,7 @@ from telepush.domain.delivery import (
     WorkerInfo,
 )
 from telepush.errors import InvalidInput, InvalidPayload, NotFound, PayloadTooLarge, TelepushError
+from telepush.metrics import QueueGauges, observe_ingested, observe_replayed
 from telepush.services import get_service
 from telepush.store.base import DeliveryFilter, Page, Store
 
@@ -104,6 +105,8 @@ class Operations:
         if idempotency_key is not None:
             item = dataclasses.replace(item, idempotency_key=idempotency_key)
         [result] = await self.store.enqueue([item])
+        if not result.duplicate:
+            observe_ingested(customer_id, service, 1)
         self._notify()
         return result
 
@@ -130,6 +133,7 @@ class Operations:
             stored = await self.store.enqueue([new for _, new in queued])
             for (index, _), res in zip(queued, stored, strict=True):
                 results[index] = BatchItemResult(index, res.delivery_id, res.status, res.duplicate)
+            observe_ingested(customer_id, service, sum(not res.duplicate for res in stored))
             self._notify()
         return [r for r in results if r is not None]
 
@@ -177,6 +181,20 @@ class Operations:
         if self._on_enqueued is not None:
             self._on_enqueued()
 
+    def notify(self) -> None:
+        """Deliveries became due now (re-queued, endpoint resumed): wake the worker."""
+        self._notify()
+
+    async def check_endpoint(self, customer_id: str, service: str) -> None:
+        """``service`` is known and configured for the existing customer (enabled or not)."""
+        get_service(service)
+        customer = await self.get_customer(customer_id)
+        if service not in customer.config.services:
+            raise NotFound(
+                f"customer '{customer_id}' has no '{service}' service configured",
+                field="service",
+            )
+
     # ---- read back and replay --------------------------------------------------------------
     async def list_deliveries(
         self,
@@ -184,6 +202,7 @@ class Operations:
         customer_id: str | None = None,
         service: str | None = None,
         status: str | None = None,
+        key: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
@@ -198,7 +217,9 @@ class Operations:
             ) from None
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-        filt = DeliveryFilter(customer_id=customer_id, service=service, status=status_value)
+        filt = DeliveryFilter(
+            customer_id=customer_id, service=service, status=status_value, key=key or None
+        )
         return await self.store.list_deliveries(filt, limit=limit, cursor=cursor)
 
     async def get_delivery(self, delivery_id: str) -> Delivery:
@@ -219,7 +240,21 @@ class Operations:
         counts = await self.store.count_by_status()
         return {status: counts.get(status, 0) for status in Status}
 
+    async def queue_gauges(self) -> QueueGauges:
+        """The store's figures for the metrics gauges: deliveries by status, paused
+        endpoints, live workers."""
+        now = self.clock()
+        counts = await self.count_by_status()
+        health = await self.store.endpoint_health(now=now, since=now)
+        workers = await self.list_workers()
+        return QueueGauges(
+            by_status={str(status): n for status, n in counts.items()},
+            paused_endpoints=sum(1 for h in health if h.paused is not None),
+            workers_alive=sum(1 for _, alive in workers if alive),
+        )
+
     async def retry_delivery(self, delivery_id: str) -> Delivery:
         delivery = await self.store.retry_delivery(delivery_id, self.clock())
+        observe_replayed(delivery.customer_id, delivery.service, 1)
         self._notify()
         return delivery

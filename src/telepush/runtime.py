@@ -17,16 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import prometheus_client
 import uvicorn
 
 from telepush.api import create_app
 from telepush.config import Settings
+from telepush.console import DepthHistory, Replays
 from telepush.delivery import heartbeat
 from telepush.delivery.auth import RENEW_MARGIN_S, TokenCache
 from telepush.delivery.sender import Sender
 from telepush.delivery.shared_tokens import SharedTokens
 from telepush.delivery.worker import Worker
 from telepush.errors import ConfigError
+from telepush.housekeeping import retention_loop, retention_policy
+from telepush.metrics import refresh_every
 from telepush.operations import Operations, utcnow
 from telepush.store.base import Store
 from telepush.store.secrets import SecretBox, load_or_create_key
@@ -118,6 +122,8 @@ def make_worker(settings: Settings, store: Store, sender: Sender) -> Worker:
         claim_batch=settings.claim_batch,
         poll_interval_s=settings.poll_interval_s,
         shutdown_grace_s=settings.shutdown_grace_s,
+        pause_after=settings.breaker_failures,
+        probe_interval_s=settings.breaker_probe_interval_s,
     )
 
 
@@ -177,6 +183,7 @@ async def serve(
 ) -> None:
     """Run the API and/or a worker until SIGTERM/SIGINT; stop gracefully."""
     token, token_file = api_token(settings)
+    retention = retention_policy(settings)  # contradictory settings: an error before start
     stop = asyncio.Event()
     sock = listen_socket(settings.host, settings.port) if run_api else None
     async with opened_store(settings, migrate=migrate) as store:
@@ -190,7 +197,9 @@ async def serve(
         )
         server: _Server | None = None
         if run_api:
-            app = create_app(ops, api_token=token)
+            replays = Replays(ops, on_requeued=lambda _task, _n: ops.notify())
+            depth = DepthHistory(ops)
+            app = create_app(ops, api_token=token, replays=replays, depth=depth)
             config = uvicorn.Config(
                 app,
                 host=settings.host,
@@ -210,7 +219,29 @@ async def serve(
                 server.should_exit = True
 
         tasks: list[asyncio.Task[None]] = []
+        stop_metrics: Callable[[], None] | None = None
         with _on_stop_signals(request_stop):
+            if not run_api and settings.metrics_port > 0:  # `serve` has /metrics on its API
+                stop_metrics = start_metrics_server(settings.host, settings.metrics_port)
+                tasks.append(
+                    asyncio.create_task(
+                        refresh_every(ops.queue_gauges, stop, METRICS_REFRESH_S),
+                        name="telepush-metrics",
+                    )
+                )
+            if settings.retention_interval_s > 0:  # erase old payloads, now and periodically
+                tasks.append(
+                    asyncio.create_task(
+                        retention_loop(
+                            store,
+                            retention,
+                            interval_s=settings.retention_interval_s,
+                            clock=utcnow,
+                            stop=stop,
+                        ),
+                        name="telepush-retention",
+                    )
+                )
             if worker is not None:
                 tasks.append(asyncio.create_task(worker.run(stop), name="telepush-worker"))
                 tasks.append(
@@ -227,6 +258,8 @@ async def serve(
                 )
             if server is not None:
                 assert sock is not None
+                tasks.append(asyncio.create_task(replays.watch(stop), name="telepush-replays"))
+                tasks.append(asyncio.create_task(depth.run(stop), name="telepush-depth"))
                 tasks.append(asyncio.create_task(server.serve([sock]), name="telepush-api"))
                 while not server.started and not stop.is_set():
                     if tasks[-1].done():
@@ -246,6 +279,32 @@ async def serve(
                 request_stop()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await sender.close()
+                if stop_metrics is not None:
+                    stop_metrics()
+
+
+METRICS_REFRESH_S = 15.0  # how often a worker-only process reads the queue gauges
+
+
+def start_metrics_server(host: str, port: int) -> Callable[[], None]:
+    """Serve the Prometheus metrics at ``http://host:port/metrics`` from a thread (no API
+    token: bind it to a private address); returns the function that stops it."""
+    try:
+        httpd, thread = prometheus_client.start_http_server(port, addr=host)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {host}:{port}: {exc.strerror}; choose another with "
+            "TELEPUSH_METRICS_PORT",
+            field="metrics_port",
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", host, httpd.server_port)
+
+    def stop() -> None:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+    return stop
 
 
 def listen_socket(host: str, port: int) -> socket.socket:

@@ -107,11 +107,17 @@ def build_router(ops: Operations) -> APIRouter:
         customer: str | None = None,
         service: str | None = None,
         status: str | None = None,
+        key: str | None = None,
         limit: int = Query(default=50),
         cursor: str | None = None,
     ) -> DeliveryPage:
         page = await ops.list_deliveries(
-            customer_id=customer, service=service, status=status, limit=limit, cursor=cursor
+            customer_id=customer,
+            service=service,
+            status=status,
+            key=key,
+            limit=limit,
+            cursor=cursor,
         )
         return DeliveryPage(
             items=[DeliveryOut.of(d, with_attempts=False) for d in page.items],

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from telepush import __version__
-from telepush.cli import data, demo, processes, receiver
+from telepush.cli import data, demo, maintenance, operator, processes, receiver
 from telepush.cli.common import Root, console
 
 app = typer.Typer(
@@ -88,6 +88,8 @@ def _root(
 
 processes.register(app)
 data.register(app)
+operator.register(app)
+maintenance.register(app)
 receiver.register(app)
 demo.register(app)
 

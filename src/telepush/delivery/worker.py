@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable
 from datetime import datetime
 
+from telepush import metrics
 from telepush.delivery.recorder import Recorder
 from telepush.delivery.sender import PushRequest, Sender
 from telepush.domain.customer import Customer
@@ -44,7 +45,12 @@ class Worker:
         poll_interval_s: float = 1.0,
         shutdown_grace_s: float = 10.0,
         rng: random.Random | None = None,
+        pause_after: int = 0,
+        probe_interval_s: float = 30.0,
     ) -> None:
+        """``pause_after`` > 0 arms the circuit breaker: an endpoint is paused after that
+        many consecutive failed attempts, then probed with one delivery every
+        ``probe_interval_s`` until one succeeds."""
         self.store = store
         self.sender = sender
         self.worker_id = worker_id
@@ -56,10 +62,13 @@ class Worker:
         self.poll_interval_s = poll_interval_s
         self.shutdown_grace_s = shutdown_grace_s
         self.rng = rng or random.Random()
+        self.probe_interval_s = probe_interval_s
         # Per-endpoint slots are counted from live leases in the store, and a finished
         # attempt holds its lease until its outcome is recorded: so the worker claims again
         # when a batch is recorded, not only when an attempt finishes.
-        self.recorder = Recorder(store, worker_id=worker_id, on_recorded=self.wake)
+        self.recorder = Recorder(
+            store, worker_id=worker_id, on_recorded=self.wake, pause_after=pause_after
+        )
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._customers: dict[str, Customer] = {}
@@ -115,6 +124,7 @@ class Worker:
             lease_s=self.lease_s,
             per_endpoint_limit=self.per_endpoint_limit,
             limit=limit,
+            probe_interval_s=self.probe_interval_s,
         )
         for item in batch:
             task = asyncio.create_task(self._deliver(item))
@@ -152,6 +162,7 @@ class Worker:
             if customer is None or service is None:
                 reason = f"customer '{item.customer_id}' or its '{item.service}' service is gone"
                 self.recorder.add(unsendable(item, reason, finished_at=self.clock()))
+                metrics.observe_unsendable(item)
                 return
             request = PushRequest(
                 url=service.url,
@@ -168,6 +179,7 @@ class Worker:
             policy = self._policy(customer, item.service)
             outcome = decide(item, result, policy, finished_at=self.clock(), rng=self.rng)
             self.recorder.add(outcome)
+            metrics.observe_outcome(item, result, outcome)
             level = logging.DEBUG if result.ok else logging.INFO
             if not log.isEnabledFor(level):
                 return
@@ -185,7 +197,11 @@ class Worker:
                     "delivery_id": item.delivery_id,
                     "customer_id": item.customer_id,
                     "service": item.service,
+                    "attempt": item.attempt_number,
                     "outcome": str(outcome.status),
+                    "status_code": result.status_code,
+                    "error": None if result.error is None else str(result.error),
+                    "duration_ms": result.duration_ms,
                 },
             )
         except asyncio.CancelledError:
