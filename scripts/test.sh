@@ -11,6 +11,7 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 bash scripts/ensure-services.sh
+bash scripts/ensure-chromium.sh
 
 echo "== ruff"; .venv/bin/ruff check src tests bench
 echo "== ruff format"; .venv/bin/ruff format --check src tests bench

@@ -8,14 +8,25 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from telepush import __version__
 from telepush.api import errors
+from telepush.api.console_routes import build_console_router
+from telepush.api.dashboard import build_dashboard_router
 from telepush.api.routes import build_router
 from telepush.api.security import TokenAuth
+from telepush.console import DepthHistory, Endpoints, Replays
+from telepush.metrics import refresh_from_store
 from telepush.operations import Operations
 
 
 def create_app(
-    ops: Operations, *, api_token: str, registry: CollectorRegistry = REGISTRY
+    ops: Operations,
+    *,
+    api_token: str,
+    registry: CollectorRegistry = REGISTRY,
+    replays: Replays | None = None,
+    depth: DepthHistory | None = None,
 ) -> FastAPI:
+    """The API on ``ops``. ``replays`` and ``depth`` are the runtime's, whose background
+    tasks advance replays and sample the queue; by default the app makes its own."""
     app = FastAPI(
         title="telepush",
         version=__version__,
@@ -25,6 +36,11 @@ def create_app(
     errors.install(app)
     auth = TokenAuth(api_token)
     app.include_router(build_router(ops), dependencies=[Depends(auth)])
+    app.include_router(
+        build_console_router(replays or Replays(ops), Endpoints(ops), depth or DepthHistory(ops)),
+        dependencies=[Depends(auth)],
+    )
+    app.include_router(build_dashboard_router())  # the page holds no data: no token
 
     @app.get("/healthz", tags=["ops"], summary="Liveness (no token needed)")
     async def healthz() -> dict[str, str]:
@@ -32,6 +48,7 @@ def create_app(
 
     @app.get("/metrics", tags=["ops"], dependencies=[Depends(auth)], summary="Prometheus")
     async def metrics() -> PlainTextResponse:
+        await refresh_from_store(ops.queue_gauges)  # the gauges, read at scrape time
         return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
