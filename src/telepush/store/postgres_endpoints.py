@@ -8,15 +8,13 @@ An endpoint's queue (``pending``) is counted on the ``deliveries_queue`` index.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from telepush.domain.health import (
     N_LATENCY_BUCKETS,
     EndpointHealth,
     MinuteStats,
-    PauseReason,
-    percentile,
 )
+from telepush.store.console_rows import health_from_row
 from telepush.store.endpoint_figures import minute_of
 from telepush.store.postgres_conn import Conn
 
@@ -97,7 +95,7 @@ async def endpoint_health(
         counts[min(bucket, N_LATENCY_BUCKETS - 1)] += int(count)
     only = "" if customer_id is None else "WHERE e.customer_id = %(customer_id)s"
     cur = await conn.execute(_ENDPOINTS.format(only=only), {"customer_id": customer_id})
-    return [_health(row, sums, buckets) for row in await cur.fetchall()]
+    return [health_from_row(row, sums, buckets, _same) for row in await cur.fetchall()]
 
 
 async def throughput(conn: Conn, *, since: datetime, customer_id: str | None) -> list[MinuteStats]:
@@ -111,33 +109,5 @@ async def throughput(conn: Conn, *, since: datetime, customer_id: str | None) ->
     ]
 
 
-def _health(
-    row: tuple[Any, ...],
-    sums: dict[tuple[str, str], tuple[int, ...]],
-    buckets: dict[tuple[str, str], list[int]],
-) -> EndpointHealth:
-    (customer_id, service, enabled, paused, paused_at, probe_at, streak) = row[:7]
-    last_success_at, last_failure_at, pending = row[7:]
-    key = (customer_id, service)
-    attempts, failures, delivered, failed, retried = sums.get(key, (0, 0, 0, 0, 0))
-    counts = buckets.get(key, [])
-    return EndpointHealth(
-        customer_id=customer_id,
-        service=service,
-        enabled=enabled,
-        paused=None if paused is None else PauseReason(paused),
-        paused_at=paused_at,
-        probe_at=probe_at,
-        consecutive_failures=streak,
-        last_success_at=last_success_at,
-        last_failure_at=last_failure_at,
-        pending=pending,
-        attempts=attempts,
-        failures=failures,
-        delivered=delivered,
-        failed=failed,
-        retried=retried,
-        latency_p50_ms=percentile(counts, 0.5),
-        latency_p95_ms=percentile(counts, 0.95),
-        latency_p99_ms=percentile(counts, 0.99),
-    )
+def _same(value: datetime | None) -> datetime | None:
+    return value

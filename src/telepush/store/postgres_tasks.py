@@ -15,7 +15,6 @@ meanwhile (it locks the delivery too) is seen, and that delivery is left failed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +22,7 @@ import psycopg
 
 from telepush.domain.tasks import RETRY_FAILED, Task, TaskStatus
 from telepush.errors import Conflict, InvalidInput, NotFound
+from telepush.store.console_rows import running_conflict, task_from_row
 from telepush.store.postgres_conn import Conn
 from telepush.store.postgres_ingest import DELETED_TRIP, TRIP
 
@@ -78,35 +78,6 @@ _FAIL = """
 UPDATE tasks SET status = 'failed', error = %s, updated_at = %s, finished_at = %s
 WHERE task_id = %s AND status = 'running'
 """
-
-
-def task_from_row(row: Sequence[Any]) -> Task:
-    (task_id, kind, customer_id, service, status, nb_items, nb_done, nb_skipped) = row[:8]
-    created_at, updated_at, finished_at, failed_from, failed_to, error = row[8:]
-    return Task(
-        task_id=task_id,
-        kind=kind,
-        customer_id=customer_id,
-        service=service,
-        status=TaskStatus(status),
-        nb_items=nb_items,
-        nb_done=nb_done,
-        nb_skipped=nb_skipped,
-        created_at=created_at,
-        updated_at=updated_at,
-        finished_at=finished_at,
-        failed_from=failed_from,
-        failed_to=failed_to,
-        error=error,
-    )
-
-
-def running_conflict(task_id: str, customer_id: str, service: str) -> Conflict:
-    """The error for a second task on an endpoint while ``task_id`` runs there."""
-    return Conflict(
-        f"a retry task for {customer_id}/{service} is already running: '{task_id}'; wait "
-        f"for it to finish (GET /v1/tasks/{task_id}) before starting another"
-    )
 
 
 async def start_retry_task(
@@ -204,7 +175,7 @@ async def fail_task(conn: Conn, task_id: str, error: str, now: datetime) -> None
 async def get_task(conn: Conn, task_id: str) -> Task | None:
     cur = await conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = %s", (task_id,))
     row = await cur.fetchone()
-    return None if row is None else task_from_row(row)
+    return None if row is None else task_from_row(row, _same)
 
 
 async def list_tasks(conn: Conn, limit: int) -> list[Task]:
@@ -214,7 +185,7 @@ async def list_tasks(conn: Conn, limit: int) -> list[Task]:
         f"SELECT {TASK_COLUMNS} FROM tasks ORDER BY created_at DESC, task_id DESC LIMIT %s",
         (limit,),
     )
-    return [task_from_row(row) for row in await cur.fetchall()]
+    return [task_from_row(row, _same) for row in await cur.fetchall()]
 
 
 async def stalled_tasks(conn: Conn, updated_before: datetime) -> list[Task]:
@@ -223,7 +194,7 @@ async def stalled_tasks(conn: Conn, updated_before: datetime) -> list[Task]:
         " ORDER BY updated_at, task_id",
         (updated_before,),
     )
-    return [task_from_row(row) for row in await cur.fetchall()]
+    return [task_from_row(row, _same) for row in await cur.fetchall()]
 
 
 async def _refuse_if_running(conn: Conn, customer_id: str, service: str) -> None:
@@ -243,3 +214,7 @@ def _one(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
     if row is None:
         raise AssertionError("the statement returns one row")
     return row
+
+
+def _same(value: datetime | None) -> datetime | None:
+    return value

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from typing import Any
 
 from telepush.domain.health import (
     N_LATENCY_BUCKETS,
     EndpointHealth,
     MinuteStats,
-    PauseReason,
-    percentile,
 )
+from telepush.store.console_rows import health_from_row
 from telepush.store.sqlite_rows import from_epoch
 
 # Pausing by hand keeps the time of an earlier manual pause; it ends a breaker's probing.
@@ -94,7 +92,7 @@ def endpoint_health(
         counts[min(bucket, N_LATENCY_BUCKETS - 1)] += count
     only = "" if customer_id is None else "WHERE e.customer_id = :customer_id"
     rows = conn.execute(_ENDPOINTS.format(only=only), {"customer_id": customer_id}).fetchall()
-    return [_health(row, sums, buckets) for row in rows]
+    return [health_from_row(row, sums, buckets, _time) for row in rows]
 
 
 def throughput(
@@ -107,38 +105,6 @@ def throughput(
         MinuteStats(from_epoch(minute * 60), attempts, failures, delivered, failed, retried)
         for minute, attempts, failures, delivered, failed, retried in rows
     ]
-
-
-def _health(
-    row: tuple[Any, ...],
-    sums: dict[tuple[str, str], tuple[int, ...]],
-    buckets: dict[tuple[str, str], list[int]],
-) -> EndpointHealth:
-    (customer_id, service, enabled, paused, paused_at, probe_at, streak) = row[:7]
-    last_success_at, last_failure_at, pending = row[7:]
-    key = (customer_id, service)
-    attempts, failures, delivered, failed, retried = sums.get(key, (0, 0, 0, 0, 0))
-    counts = buckets.get(key, [])
-    return EndpointHealth(
-        customer_id=customer_id,
-        service=service,
-        enabled=bool(enabled),
-        paused=None if paused is None else PauseReason(paused),
-        paused_at=_time(paused_at),
-        probe_at=_time(probe_at),
-        consecutive_failures=streak,
-        last_success_at=_time(last_success_at),
-        last_failure_at=_time(last_failure_at),
-        pending=pending,
-        attempts=attempts,
-        failures=failures,
-        delivered=delivered,
-        failed=failed,
-        retried=retried,
-        latency_p50_ms=percentile(counts, 0.5),
-        latency_p95_ms=percentile(counts, 0.95),
-        latency_p99_ms=percentile(counts, 0.99),
-    )
 
 
 def _time(seconds: float | None) -> datetime | None:

@@ -11,11 +11,11 @@ is never put back in the queue (deletion wins).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
 
 from telepush.domain.tasks import RETRY_FAILED, Task, TaskStatus
 from telepush.errors import Conflict, InvalidInput, NotFound
+from telepush.store.console_rows import running_conflict, task_from_row
 from telepush.store.sqlite_claim import DELETED_TRIP, TRIP
 from telepush.store.sqlite_rows import from_epoch
 
@@ -69,35 +69,6 @@ _FAIL = """
 UPDATE tasks SET status = 'failed', error = ?, updated_at = ?, finished_at = ?
 WHERE task_id = ? AND status = 'running'
 """
-
-
-def task_from_row(row: Sequence[Any]) -> Task:
-    (task_id, kind, customer_id, service, status, nb_items, nb_done, nb_skipped) = row[:8]
-    created_at, updated_at, finished_at, failed_from, failed_to, error = row[8:]
-    return Task(
-        task_id=task_id,
-        kind=kind,
-        customer_id=customer_id,
-        service=service,
-        status=TaskStatus(status),
-        nb_items=nb_items,
-        nb_done=nb_done,
-        nb_skipped=nb_skipped,
-        created_at=from_epoch(created_at),
-        updated_at=from_epoch(updated_at),
-        finished_at=None if finished_at is None else from_epoch(finished_at),
-        failed_from=None if failed_from is None else from_epoch(failed_from),
-        failed_to=None if failed_to is None else from_epoch(failed_to),
-        error=error,
-    )
-
-
-def running_conflict(task_id: str, customer_id: str, service: str) -> Conflict:
-    """The error for a second task on an endpoint while ``task_id`` runs there."""
-    return Conflict(
-        f"a retry task for {customer_id}/{service} is already running: '{task_id}'; wait "
-        f"for it to finish (GET /v1/tasks/{task_id}) before starting another"
-    )
 
 
 def start_retry_task(
@@ -196,7 +167,7 @@ def fail_task(conn: sqlite3.Connection, task_id: str, error: str, now_s: float) 
 
 def get_task(conn: sqlite3.Connection, task_id: str) -> Task | None:
     row = conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-    return None if row is None else task_from_row(row)
+    return None if row is None else task_from_row(row, _time)
 
 
 def list_tasks(conn: sqlite3.Connection, limit: int) -> list[Task]:
@@ -206,7 +177,7 @@ def list_tasks(conn: sqlite3.Connection, limit: int) -> list[Task]:
         f"SELECT {TASK_COLUMNS} FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT ?",
         (limit,),
     )
-    return [task_from_row(row) for row in rows]
+    return [task_from_row(row, _time) for row in rows]
 
 
 def stalled_tasks(conn: sqlite3.Connection, updated_before_s: float) -> list[Task]:
@@ -215,10 +186,14 @@ def stalled_tasks(conn: sqlite3.Connection, updated_before_s: float) -> list[Tas
         " ORDER BY updated_at, task_id",
         (updated_before_s,),
     )
-    return [task_from_row(row) for row in rows]
+    return [task_from_row(row, _time) for row in rows]
 
 
 def _get(conn: sqlite3.Connection, task_id: str) -> Task:
     task = get_task(conn, task_id)
     assert task is not None
     return task
+
+
+def _time(seconds: float | None) -> datetime | None:
+    return None if seconds is None else from_epoch(seconds)
