@@ -82,3 +82,35 @@ def test_scaleout_smoke_run_on_postgresql(tmp_path: Path) -> None:
             assert fig["ratio"] is not None and fig["ratio"] > 0, fig
     left = {row[0] for row in query(POSTGRES_URL, "SELECT datname FROM pg_database")}
     assert not {name for name in left - {row[0] for row in before} if "bench" in name}
+
+
+def test_peers_smoke_run_against_celery_and_dramatiq(tmp_path: Path) -> None:
+    """Scenario 2 runs Celery and Dramatiq from a virtual environment of their own (created
+    on the first run, then reused) on Redis: it skips when Redis is unreachable and cannot be
+    started (fails under CI); otherwise every leg delivers all its trips, rates, CPU and
+    ratios are positive, and the peers are no project dependencies."""
+    out = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.peers", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if done.returncode == 0 and "skipped the peers" in done.stdout:
+        pytest.skip(done.stdout.strip().splitlines()[-1])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "== peers:" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["scenario"] == "peers" and result["smoke"] is True
+    figures = {fig["name"]: fig for fig in result["figures"]}
+    assert figures["deliveries/s vs the best peer"]["ratio"] > 0
+    for peer in ("Celery", "Dramatiq"):
+        for name in (f"deliveries/s vs {peer}", f"CPU-s per 1,000 deliveries vs {peer}"):
+            fig = figures[name]
+            assert fig["value"] > 0 and fig["baseValue"] > 0 and fig["ratio"] > 0, fig
+        lost = figures[f"lost vs {peer}"]
+        assert lost["telepush"] == [0] and lost["baseline"] == [0], lost
+    pyproject = (ROOT / "pyproject.toml").read_text().lower()
+    assert "celery" not in pyproject and "dramatiq" not in pyproject

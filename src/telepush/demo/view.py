@@ -150,6 +150,7 @@ def _next_steps(endpoints: Endpoints, keep_running: bool) -> Table:
     grid.add_column()
     later = "" if keep_running else " (stopped now; --keep-running leaves it up)"
     grid.add_row("API", f"{endpoints.api_url}  (OpenAPI: {endpoints.api_url}/docs){later}")
+    grid.add_row("dashboard", f"{endpoints.api_url}/dashboard  (sign in with the API token)")
     grid.add_row("API token", str(token_file))
     grid.add_row("database", str(ws.telepush_db))
     grid.add_row("receiver", f"{endpoints.receiver_url}{later}")
