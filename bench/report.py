@@ -27,6 +27,7 @@ BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
 ORDER = (
     "throughput",
+    "peers",
     "ingest",
     "latency",
     "isolation",

@@ -1,0 +1,631 @@
+"""Scenario 2, versus peers: the same ~2 KB trips delivered through Celery and Dramatiq (Redis
+broker, a requests-based task, their usual retry set-up) and through telepush, in one run.
+
+    .venv/bin/python -m bench.peers [--smoke] [--count N] [--runs R]
+
+The peers live in a virtual environment of their own, ``bench/.peers-venv`` (created on the
+first run, then reused; never project dependencies), with pinned releases of
+``celery[redis]``, ``dramatiq[redis]``, ``redis`` and ``requests``. Their task code is in
+``bench/peers_tasks`` (standard library and the peer libraries only). Each task POSTs one
+trip with requests, the HTTP client such tasks are usually written with: that is the point
+of the comparison, "a task queue + an HTTP client" against telepush.
+
+Every leg pre-loads the same bodies first and is then timed draining them to the same
+receiver (HTTPS, OAuth2, TLS verified against the test CA):
+
+- telepush: ``telepush serve --no-worker`` loads the batch API (SQLite), then a fresh
+  ``telepush serve`` drains it, as in scenario 1;
+- Celery: a producer enqueues every ``deliver`` task into Redis, then ``celery worker``
+  (prefork) drains them;
+- Dramatiq: the same with ``dramatiq`` (processes × threads).
+
+The rate is measured at the receiver between the 5th and the 95th percentile of arrivals;
+CPU (user + system, ``/proc/<pid>/stat``) of the sender side — ``telepush serve``, or the
+peer's worker processes plus ``redis-server`` — over the same window. Every delivery id is
+checked at the receiver: lost (enqueued, never received) and duplicates.
+
+Redis: ``--redis`` (default ``redis://127.0.0.1:6379/15``), its database flushed before each
+peer leg. When it does not answer, a private ``redis-server`` (no persistence) is started on
+a free port if the binary exists; otherwise the scenario says it skipped (exit 0, or 1 for
+``--smoke`` when ``CI`` is set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from bench import report
+from bench.load import load_batches, put_customer, session, trip_pool, write_pool
+from bench.measure import sustained_rate
+from bench.procs import Proc, Receiver, Telepush, Workspace, free_port, oauth2_customer, workspace
+from bench.scaleout import Snapshot, cpu_between, parent_pid, snapshot
+
+SCENARIO = "peers"
+CUSTOMER = "c0"
+PEERS = ("celery", "dramatiq")
+LEGS = ("telepush", *PEERS)
+NAMES = {"telepush": "telepush", "celery": "Celery", "dramatiq": "Dramatiq"}
+HERE = Path(__file__).resolve().parent
+VENV = HERE / ".peers-venv"
+TASKS = HERE / "peers_tasks"
+# Current releases when this scenario was written; the peers' own dependencies (kombu,
+# billiard, urllib3, …) resolve from these and are printed with each run.
+PINS = ("celery[redis]==5.7.0", "dramatiq[redis]==2.2.1", "redis==8.1.0", "requests==2.34.2")
+STAMP = "telepush-bench-pins.txt"
+REPORTED = ("celery", "kombu", "billiard", "dramatiq", "redis", "requests", "urllib3")
+WINDOW = (0.05, 0.95)  # share of the backlog arrived when the CPU window opens and closes
+SETTLE_S = 15.0  # after the count arrived, how long to wait for ids still missing
+
+
+def options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--count", type=int, default=None, help="deliveries per leg (20,000)")
+    p.add_argument(
+        "--concurrency", type=int, default=64, help="telepush's per-endpoint limit (as scenario 1)"
+    )
+    p.add_argument("--redis", default="redis://127.0.0.1:6379/15", help="broker (a database)")
+    p.add_argument(
+        "--celery-concurrency", type=int, default=4, help="celery worker prefork processes"
+    )
+    p.add_argument(
+        "--celery-prefetch", type=int, default=4, help="celery --prefetch-multiplier (default 4)"
+    )
+    p.add_argument("--dramatiq-processes", type=int, default=2, help="dramatiq --processes")
+    p.add_argument("--dramatiq-threads", type=int, default=16, help="dramatiq --threads")
+    p.add_argument(
+        "--legs",
+        default=",".join(LEGS),
+        help="legs to run, comma-separated (a subset only with --no-write: for tuning)",
+    )
+
+
+# ---- the peers' virtual environment --------------------------------------------------------
+
+
+def peers_venv(path: Path = VENV) -> tuple[Path, dict[str, str]]:
+    """The peers' interpreter (created and installed once, then reused) and the versions in it."""
+    python = path / "bin" / "python"
+    stamp = path / STAMP
+    wanted = "\n".join(PINS) + "\n"
+    path.mkdir(parents=True, exist_ok=True)
+    with (path / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs at once: the second waits, then reuses
+        if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+            print(f"peers venv: {path} (cached)", flush=True)
+        else:
+            print(f"peers venv: creating {path}; pip install {' '.join(PINS)}", flush=True)
+            started = time.monotonic()
+            if not python.exists():
+                _run([sys.executable, "-m", "venv", str(path)], "python -m venv")
+            _run(
+                [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *PINS],
+                "pip install",
+            )
+            stamp.write_text(wanted)
+            print(f"peers venv: ready in {time.monotonic() - started:.1f} s", flush=True)
+    code = (
+        "import importlib.metadata as m, json; "
+        f"print(json.dumps({{n: m.version(n) for n in {list(REPORTED)!r}}}))"
+    )
+    done = _run([str(python), "-c", code], "peer versions")
+    versions: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    print("peers venv: " + ", ".join(f"{k} {v}" for k, v in versions.items()), flush=True)
+    return python, versions
+
+
+def _run(args: list[str], what: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    return done
+
+
+# ---- Redis, spoken over a plain socket (the project's environment has no Redis client) ------
+
+
+def redis_call(host: str, port: int, *commands: list[str], timeout_s: float = 3.0) -> object:
+    """Send ``commands`` in one round trip; the last reply (an error reply raises)."""
+    payload = b""
+    for command in commands:
+        payload += f"*{len(command)}\r\n".encode()
+        for arg in command:
+            data = arg.encode()
+            payload += b"$%d\r\n%s\r\n" % (len(data), data)
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(payload)
+        stream = sock.makefile("rb")
+        replies = [_reply(stream) for _ in commands]
+    for reply in replies:
+        if isinstance(reply, RedisError):
+            raise reply
+    return replies[-1]
+
+
+class RedisError(RuntimeError):
+    pass
+
+
+def _reply(stream: IO[bytes]) -> object:
+    line = stream.readline()
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        return RedisError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        size = int(rest)
+        return None if size < 0 else stream.read(size + 2)[:-2].decode()
+    if kind == b"*":
+        size = int(rest)
+        return None if size < 0 else [_reply(stream) for _ in range(size)]
+    raise RedisError(f"unexpected reply {line!r}")
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    db: int
+    pid: int  # redis-server's, for its CPU time
+    persistence: str
+    proc: Proc | None = None  # a private server we started
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+    def flush(self) -> None:
+        redis_call(self.host, self.port, ["SELECT", str(self.db)], ["FLUSHDB"])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+def _describe(host: str, port: int, db: int, proc: Proc | None = None) -> Broker:
+    info = str(redis_call(host, port, ["INFO", "server"]))
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    save = redis_call(host, port, ["CONFIG", "GET", "save"])
+    aof = redis_call(host, port, ["CONFIG", "GET", "appendonly"])
+    fsync = redis_call(host, port, ["CONFIG", "GET", "appendfsync"])
+    values = [v[1] if isinstance(v, list) and len(v) > 1 else "?" for v in (save, aof, fsync)]
+    persistence = f"save '{values[0]}', appendonly {values[1]}, appendfsync {values[2]}"
+    version = fields.get("redis_version", "?").strip()
+    return Broker(
+        host,
+        port,
+        db,
+        int(fields["process_id"]),
+        f"Redis {version} ({persistence})",
+        proc,
+    )
+
+
+def find_broker(url: str, ws: Workspace) -> tuple[Broker | None, str]:
+    """The Redis at ``url``; else a private ``redis-server``; else (None, why)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    db = int(parts.path.strip("/") or 0)
+    try:
+        redis_call(host, port, ["PING"])
+        return _describe(host, port, db), f"Redis at {url}"
+    except (OSError, RedisError) as exc:
+        reason = f"Redis at {url} is unreachable: {exc}"
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None, reason + "; no redis-server binary to start one"
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+    args += ["no", "--daemonize", "no", "--dir", str(ws.root)]
+    proc = Proc("redis", args, ws.root / "redis.log").start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis_call("127.0.0.1", port, ["PING"])
+            return _describe("127.0.0.1", port, db, proc), f"{reason}; started redis-server :{port}"
+        except (OSError, RedisError):
+            if not proc.alive():
+                break
+            time.sleep(0.05)
+    proc.stop()
+    return None, f"{reason}; redis-server did not start:\n{proc.log_tail()}"
+
+
+# ---- processes and CPU ----------------------------------------------------------------------
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the pool processes of a worker)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            ppid = parent_pid(int(entry.name))
+            if ppid is not None:
+                children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out
+
+
+def stop_tree(proc: Proc, known: set[int]) -> None:
+    """SIGTERM the worker's main process (a warm shutdown), then SIGKILL what is left of the
+    processes it had started (only those: ``known``, seen while it ran)."""
+    if proc.alive():
+        known |= set(tree(proc.pid))
+    proc.stop(timeout_s=15)
+    for pid in sorted(known - {proc.pid}):
+        if parent_pid(pid) is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+# ---- one leg --------------------------------------------------------------------------------
+
+
+@dataclass
+class Leg:
+    name: str
+    count: int
+    rate: float = 0.0
+    window_s: float = 0.0
+    window_deliveries: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # group -> CPU s over the window
+    received: int = 0  # pushes that arrived, duplicates included
+    lost: int = 0
+    duplicates: int = 0
+    enqueue_rate: float = 0.0
+
+    @property
+    def sender_cpu(self) -> float:
+        return sum(s for group, s in self.cpu.items() if group != "receiver")
+
+    @property
+    def per_1000(self) -> float:
+        return 1000 * self.sender_cpu / self.window_deliveries if self.window_deliveries else 0.0
+
+    @property
+    def delivered(self) -> int:
+        return self.count - self.lost
+
+
+@dataclass
+class Setup:
+    ws: Workspace
+    http: aiohttp.ClientSession
+    receiver: Receiver
+    broker: Broker | None
+    python: Path | None  # the peers' interpreter
+    pool: list[bytes]
+    pool_path: Path
+    count: int
+    args: argparse.Namespace
+
+
+Groups = Callable[[], dict[str, list[int]]]
+
+
+async def watch(s: Setup, leg: Leg, groups: Groups, alive: Callable[[], bool]) -> None:
+    """Poll the receiver until ``leg.count`` pushes arrived; CPU between 5 % and 95 %."""
+    count = leg.count
+    marks = [max(1, int(count * WINDOW[0])), max(2, int(count * WINDOW[1]))]
+    snaps: list[tuple[float, int, Snapshot]] = []
+    deadline = time.monotonic() + max(60.0, count / 100)
+    while True:
+        got = int((await s.receiver.stats(s.http))["count"])
+        while marks and got >= marks[0]:
+            marks.pop(0)
+            snaps.append((time.monotonic(), got, snapshot(groups())))
+        if got >= count:
+            break
+        if not alive():
+            raise RuntimeError(f"{leg.name}: the sender exited with {got} of {count} arrived")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{leg.name}: only {got} of {count} pushes arrived in time")
+        await asyncio.sleep(0.02)
+    (t0, n0, start), (t1, n1, end) = snaps[0], snaps[-1]
+    leg.window_s, leg.window_deliveries = t1 - t0, n1 - n0
+    leg.cpu = cpu_between(start, end)
+
+
+async def settle(s: Setup, leg: Leg, ids: list[str]) -> None:
+    """Wait (a bounded time) for ids still missing, then count lost and duplicates."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        log = await s.receiver.log(s.http)
+        missing = set(ids) - set(log["ids"])
+        if not missing or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    leg.received = len(log["ids"])
+    leg.lost = len(missing)
+    leg.duplicates = leg.received - len(set(log["ids"]))
+    leg.rate = sustained_rate(log["times"])
+
+
+async def telepush_leg(s: Setup, run: int) -> Leg:
+    """Pre-load one ``telepush serve`` (SQLite) through the batch API, then drain it."""
+    leg = Leg("telepush", s.count)
+    data_dir = s.ws.root / f"telepush-{run}"
+    api = await Telepush(s.ws, data_dir, name=f"api-{run}", worker=False).start(s.http)
+    try:
+        await put_customer(s.http, api, CUSTOMER, oauth2_customer(s.receiver, CUSTOMER))
+        loaded = await load_batches(s.http, api, CUSTOMER, s.pool, count=s.count, batch=1000)
+    finally:
+        api.stop()
+    leg.enqueue_rate = loaded.rate
+    await s.receiver.reset(s.http)
+    settings = {"per_endpoint_concurrency": s.args.concurrency}
+    tp = Telepush(s.ws, data_dir, name=f"serve-{run}", settings=settings)
+    await tp.start(s.http)
+    try:
+        groups = {"telepush": [tp.proc.pid], "receiver": [s.receiver.proc.pid]}
+        await watch(s, leg, lambda: groups, tp.proc.alive)
+        await settle(s, leg, loaded.ids)
+    finally:
+        tp.stop()
+    return leg
+
+
+def peer_env(s: Setup, peer: str) -> dict[str, str]:
+    assert s.broker is not None
+    return {
+        "PYTHONPATH": str(TASKS),
+        "PEERS_REDIS_URL": s.broker.url,
+        "PEERS_PUSH_URL": s.receiver.push_url(peer),
+        "PEERS_TOKEN_URL": s.receiver.url + "/oauth/token",
+        "PEERS_CA": str(s.ws.ca_pem),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def worker_args(s: Setup, peer: str) -> list[str]:
+    assert s.python is not None
+    bindir, a = s.python.parent, s.args
+    if peer == "celery":
+        return [
+            str(bindir / "celery"),
+            "-A",
+            "celery_app",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(a.celery_concurrency),
+            "--prefetch-multiplier",
+            str(a.celery_prefetch),
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ]
+    return [
+        str(bindir / "dramatiq"),
+        "dramatiq_app",
+        "--processes",
+        str(a.dramatiq_processes),
+        "--threads",
+        str(a.dramatiq_threads),
+    ]
+
+
+def peer_settings(args: argparse.Namespace, peer: str) -> str:
+    if peer == "celery":
+        return (
+            f"prefork {args.celery_concurrency} processes, "
+            f"prefetch multiplier {args.celery_prefetch}"
+        )
+    return f"{args.dramatiq_processes} processes × {args.dramatiq_threads} threads"
+
+
+async def peer_leg(s: Setup, peer: str, run: int) -> Leg:
+    """Enqueue every task into Redis, then start the workers and time the drain."""
+    assert s.broker is not None and s.python is not None
+    leg = Leg(peer, s.count)
+    s.broker.flush()
+    env = {**os.environ, **peer_env(s, peer)}
+    ids_path = s.ws.root / f"{peer}-{run}-ids.json"
+    args = [str(s.python), str(TASKS / "produce.py"), "--peer", peer, "--pool", str(s.pool_path)]
+    args += ["--count", str(s.count), "--ids", str(ids_path)]
+    done = await asyncio.to_thread(
+        subprocess.run, args, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{peer} producer failed:\n{done.stdout[-1000:]}{done.stderr[-3000:]}")
+    produced = json.loads(done.stdout.strip().splitlines()[-1])
+    leg.enqueue_rate = produced["enqueued"] / produced["seconds"] if produced["seconds"] else 0.0
+    ids: list[str] = json.loads(ids_path.read_text())
+    await s.receiver.reset(s.http)
+    name = f"{peer}-{run}"
+    proc = Proc(name, worker_args(s, peer), s.ws.root / f"{name}.log", peer_env(s, peer))
+    known: set[int] = set()
+
+    def groups() -> dict[str, list[int]]:
+        workers = tree(proc.pid)
+        known.update(workers)
+        assert s.broker is not None
+        return {
+            "worker main": workers[:1],
+            "worker children": workers[1:],
+            "broker": [s.broker.pid],
+            "receiver": [s.receiver.proc.pid],
+        }
+
+    proc.start()
+    try:
+        await watch(s, leg, groups, proc.alive)
+        await settle(s, leg, ids)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}\n{proc.log_tail()}") from None
+    finally:
+        await asyncio.to_thread(stop_tree, proc, known)
+    return leg
+
+
+# ---- the scenario ---------------------------------------------------------------------------
+
+
+def skip(reason: str, smoke: bool) -> None:
+    print(f"{SCENARIO}: skipped the peers: {reason}")
+    sys.stdout.flush()
+    raise SystemExit(1 if smoke and "CI" in os.environ else 0)
+
+
+async def measure(args: argparse.Namespace) -> report.Result:
+    legs = [leg.strip() for leg in args.legs.split(",") if leg.strip()]
+    if not legs or set(legs) - set(LEGS):
+        raise SystemExit(f"--legs: choose among {', '.join(LEGS)}")
+    if set(legs) != set(LEGS) and not (args.no_write or args.smoke):
+        raise SystemExit("--legs with a subset of the legs needs --no-write")
+    peers = [p for p in PEERS if p in legs]
+    count = args.count or (300 if args.smoke else 20_000)
+    started = time.monotonic()
+    python, versions = peers_venv() if peers else (None, {})
+    venv_s = time.monotonic() - started
+    done: dict[str, list[Leg]] = {leg: [] for leg in legs}
+    with workspace() as ws:
+        broker: Broker | None = None
+        if peers:
+            broker, where = find_broker(args.redis, ws)
+            if broker is None:
+                skip(where, args.smoke)
+            print(f"{SCENARIO}: broker: {where}", flush=True)
+        try:
+            pool = trip_pool(1000, 2048)
+            pool_path = write_pool(ws.root / "trips.ndjson", pool)
+            async with session() as http:
+                receiver = await Receiver(ws).start(http)
+                s = Setup(ws, http, receiver, broker, python, pool, pool_path, count, args)
+                try:
+                    for run in range(args.runs):
+                        # Alternate the order, so a drifting neighbour's load favours no leg.
+                        for name in legs if run % 2 == 0 else legs[::-1]:
+                            if name == "telepush":
+                                leg = await telepush_leg(s, run)
+                            else:
+                                leg = await peer_leg(s, name, run)
+                            done[name].append(leg)
+                            print(f"{SCENARIO}: run {run + 1}: {summary(leg)}", flush=True)
+                finally:
+                    receiver.stop()
+        finally:
+            if broker is not None:
+                broker.flush()
+                broker.stop()
+    size = sum(map(len, pool)) / len(pool)
+    return result(args, done, count, size, versions, broker, venv_s)
+
+
+def summary(leg: Leg) -> str:
+    return (
+        f"{NAMES[leg.name]}: {leg.rate:,.0f} deliveries/s, {leg.per_1000:.2f} CPU-s per 1,000, "
+        f"delivered {leg.delivered:,}/{leg.count:,}, lost {leg.lost}, duplicates "
+        f"{leg.duplicates}, enqueued at {leg.enqueue_rate:,.0f}/s"
+    )
+
+
+def result(
+    args: argparse.Namespace,
+    done: dict[str, list[Leg]],
+    count: int,
+    size: float,
+    versions: dict[str, str],
+    broker: Broker | None,
+    venv_s: float,
+) -> report.Result:
+    tp = done.get("telepush", [])
+    peers = [p for p in PEERS if p in done]
+    figures: list[report.Figure] = []
+    if tp and peers:
+        best = report.Figure(
+            "deliveries/s vs the best peer",
+            "/s",
+            target=report.Target("ratio", ">=", 5.0, "≥ 5× the best peer"),
+            baseline_name="the faster of Celery and Dramatiq in each run",
+        )
+        best.telepush = [leg.rate for leg in tp]
+        best.baseline = [max(done[p][i].rate for p in peers) for i in range(len(tp))]
+        figures.append(best)
+    rate = {p: report.Figure(f"deliveries/s vs {NAMES[p]}", "/s") for p in peers}
+    cpu = {p: report.Figure(f"CPU-s per 1,000 deliveries vs {NAMES[p]}", "s") for p in peers}
+    lost = {
+        p: report.Figure(
+            f"lost vs {NAMES[p]}", "", target=report.Target("value", "==", 0, "= 0 (telepush)")
+        )
+        for p in peers
+    }
+    dups = {p: report.Figure(f"duplicates vs {NAMES[p]}", "") for p in peers}
+    for p in peers:
+        name = f"{NAMES[p]}, {peer_settings(args, p)}"
+        rate[p].baseline_name = name + ", requests"
+        cpu[p].baseline_name = f"{NAMES[p]} workers + redis-server"
+        lost[p].baseline_name = dups[p].baseline_name = NAMES[p]
+        for fig, of in ((rate[p], "rate"), (cpu[p], "per_1000"), (lost[p], "lost")):
+            fig.telepush = [float(getattr(leg, of)) for leg in tp]
+            fig.baseline = [float(getattr(leg, of)) for leg in done[p]]
+        dups[p].telepush = [float(leg.duplicates) for leg in tp]
+        dups[p].baseline = [float(leg.duplicates) for leg in done[p]]
+    figures += [*rate.values(), *cpu.values(), *lost.values(), *dups.values()]
+    if not peers:
+        rate_tp = report.Figure("deliveries/s (telepush only)", "/s")
+        rate_tp.telepush = [leg.rate for leg in tp]
+        figures.append(rate_tp)
+    notes = ["per leg (median of runs):"]
+    for name, legs in done.items():
+        med = sorted(legs, key=lambda leg: leg.rate)[len(legs) // 2]
+        total_lost = sum(leg.lost for leg in legs)
+        total_dups = sum(leg.duplicates for leg in legs)
+        shares = ", ".join(
+            f"{group} {sum(leg.cpu.get(group, 0.0) / leg.window_s for leg in legs) / len(legs):.2f}"
+            for group in med.cpu
+        )
+        notes.append(
+            f"  {NAMES[name]:<9} {med.rate:>7,.0f} deliveries/s  {med.per_1000:.2f} CPU-s/1,000 "
+            f"(sender)  delivered {min(leg.delivered for leg in legs):,}/{count:,}  "
+            f"lost {total_lost}  duplicates {total_dups} (all runs)  cores busy: {shares}"
+        )
+    notes.append(
+        f"telepush: serve on SQLite (synchronous=FULL), per-endpoint limit {args.concurrency}, "
+        "OAuth2; pre-loaded through the batch API"
+    )
+    for p in peers:
+        notes.append(f"{NAMES[p]}: {peer_settings(args, p)}; task: requests.Session per thread")
+    if versions:
+        notes.append("peers venv: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+        notes.append(f"peers venv check/creation: {venv_s:.1f} s")
+    if broker is not None:
+        notes.append(f"broker: {broker.persistence}, database {broker.db}")
+    return report.Result(
+        SCENARIO,
+        ".venv/bin/python -m bench.peers",
+        f"{count:,} trips of {size / 1024:.1f} KB per leg, {args.runs} run(s)",
+        figures,
+        notes=notes,
+    )
+
+
+if __name__ == "__main__":
+    report.main(SCENARIO, __doc__.splitlines()[0], measure, options)
