@@ -13,7 +13,6 @@ fields and OAuth2 tokens are encrypted with the ``SecretBox`` before they leave 
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import socket
@@ -30,28 +29,23 @@ from telepush.domain.delivery import (
     Status,
     WorkerInfo,
 )
-from telepush.domain.health import EndpointHealth, MinuteStats
-from telepush.domain.retention import PurgeCutoffs, PurgeResult
-from telepush.domain.tasks import Task
 from telepush.store import (
     postgres_claim,
     postgres_customers,
-    postgres_endpoints,
     postgres_ingest,
     postgres_queue,
     postgres_reads,
-    postgres_retention,
     postgres_schema,
-    postgres_tasks,
     postgres_workers,
 )
 from telepush.store.base import DeliveryFilter, Page
 from telepush.store.postgres_conn import Conn, Connections, aware
+from telepush.store.postgres_console import PostgresConsole
 from telepush.store.postgres_customers import CustomerRow
 from telepush.store.secrets import SecretBox
 
 
-class PostgresStore:
+class PostgresStore(PostgresConsole):
     """``Store`` on a PostgreSQL database named by ``url`` (``postgresql://...``)."""
 
     def __init__(
@@ -284,110 +278,3 @@ class PostgresStore:
 
     async def count_by_status(self) -> dict[Status, int]:
         return await self._db.read(postgres_reads.count_by_status)
-
-    # ---- endpoint health and pausing (postgres_endpoints) ----------------------------------
-
-    async def set_paused(self, customer_id: str, service: str, paused: bool, now: datetime) -> bool:
-        aware(now)
-        return await self._db.write(
-            lambda conn: postgres_endpoints.set_paused(conn, customer_id, service, paused, now)
-        )
-
-    async def endpoint_health(
-        self, *, now: datetime, since: datetime, customer_id: str | None = None
-    ) -> list[EndpointHealth]:
-        aware(now)
-        aware(since)
-        return await self._db.read(
-            lambda conn: postgres_endpoints.endpoint_health(
-                conn, now=now, since=since, customer_id=customer_id
-            )
-        )
-
-    async def throughput(
-        self, *, since: datetime, customer_id: str | None = None
-    ) -> list[MinuteStats]:
-        aware(since)
-        return await self._db.read(
-            lambda conn: postgres_endpoints.throughput(conn, since=since, customer_id=customer_id)
-        )
-
-    # ---- bulk replay tasks (postgres_tasks) ------------------------------------------------
-
-    async def start_retry_task(
-        self,
-        task_id: str,
-        customer_id: str,
-        service: str,
-        now: datetime,
-        *,
-        failed_from: datetime | None = None,
-        failed_to: datetime | None = None,
-    ) -> Task:
-        for at in (now, failed_from, failed_to):
-            if at is not None:
-                aware(at)
-        return await self._db.write(
-            lambda conn: postgres_tasks.start_retry_task(
-                conn, task_id, customer_id, service, now, failed_from, failed_to
-            )
-        )
-
-    async def advance_task(self, task_id: str, now: datetime, *, chunk: int = 500) -> Task:
-        aware(now)
-        return await self._db.write(
-            lambda conn: postgres_tasks.advance_task(conn, task_id, now, chunk)
-        )
-
-    async def fail_task(self, task_id: str, error: str, now: datetime) -> None:
-        aware(now)
-        await self._db.write(lambda conn: postgres_tasks.fail_task(conn, task_id, error, now))
-
-    async def get_task(self, task_id: str) -> Task | None:
-        return await self._db.read(lambda conn: postgres_tasks.get_task(conn, task_id))
-
-    async def list_tasks(self, *, limit: int = 50) -> list[Task]:
-        return await self._db.read(lambda conn: postgres_tasks.list_tasks(conn, limit))
-
-    async def stalled_tasks(self, updated_before: datetime) -> list[Task]:
-        aware(updated_before)
-        return await self._db.read(lambda conn: postgres_tasks.stalled_tasks(conn, updated_before))
-
-    # ---- retention (postgres_retention) ----------------------------------------------------
-
-    async def purge(self, cutoffs: PurgeCutoffs, *, chunk: int = 5000) -> PurgeResult:
-        """One transaction per chunk: claims and ingest go on in between."""
-        if chunk < 1:
-            raise ValueError("chunk must be at least 1")
-        for at in (
-            cutoffs.delivered_before,
-            cutoffs.failed_before,
-            cutoffs.metadata_before,
-            cutoffs.figures_before,
-        ):
-            aware(at)
-        total = PurgeResult()
-        for phase in (postgres_retention.erase_payloads, postgres_retention.remove_deliveries):
-            after: int | None = 0
-            while after is not None:
-                step = await self._db.write(
-                    functools.partial(phase, cutoffs=cutoffs, after=after, chunk=chunk)
-                )
-                total, after = total + step.result, step.next_seq
-        more = True
-        while more:
-            step = await self._db.write(
-                lambda conn: postgres_retention.remove_figures(conn, cutoffs, chunk)
-            )
-            total, more = total + step.result, step.next_seq is not None
-        await self._db.write(lambda conn: postgres_retention.remove_tasks(conn, cutoffs))
-        return total
-
-    async def compact(self, *, full: bool = False) -> None:
-        """``VACUUM (ANALYZE)`` the tables that held erased personal data or secrets
-        (payloads, customers, OAuth2 tokens): dead rows are pruned and their space made
-        reusable, not overwritten. ``full`` runs ``VACUUM FULL``, which rewrites them into
-        new files but locks each table while it does. Neither reaches the WAL or backups;
-        see ``postgres_retention`` and docs/postgres.md."""
-        async with self._db.connection() as conn:
-            await postgres_retention.vacuum(conn, full=full)
