@@ -237,6 +237,7 @@ class TokenClient:
         headers["Authorization"] = basic_authorization(auth.client_id, secret)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         headers.setdefault("Accept", "application/json")
+        headers.setdefault("Accept-Encoding", "identity")  # replies are not decompressed
         async with self._session.post(
             target,
             data=_FORM_BODY,

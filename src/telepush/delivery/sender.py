@@ -8,13 +8,14 @@ as long as the sender, so connections to a customer's host are kept alive and re
 from __future__ import annotations
 
 import asyncio
+import errno
 import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace, TracebackType
+from types import TracebackType
 
 import aiohttp
 from yarl import URL
@@ -44,20 +45,25 @@ class PushRequest:
     accepted_status: str
 
 
-@dataclass
-class _Exchange:
-    """Per-request facts gathered by the trace hook."""
+# A kept-alive connection the server closed just as it was reused: the request went
+# unanswered, so it is sent again once. Not connect failures (ClientConnectorError): those
+# are the customer's endpoint being down, and an immediate second try would not help.
+_RETRY_ONCE = (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
-    reused: bool = False
+
+def _unanswered_drop(exc: BaseException) -> bool:
+    """The connection broke before any reply: a stale kept-alive connection, typically."""
+    if isinstance(exc, _RETRY_ONCE):
+        return True
+    return (
+        isinstance(exc, aiohttp.ClientOSError)
+        and not isinstance(exc, aiohttp.ClientConnectorError)
+        and exc.errno in _RESET_ERRNOS
+    )
 
 
-async def _on_connection_reused(
-    session: aiohttp.ClientSession,
-    ctx: SimpleNamespace,
-    params: aiohttp.TraceConnectionReuseconnParams,
-) -> None:
-    if isinstance(ctx.trace_request_ctx, _Exchange):
-        ctx.trace_request_ctx.reused = True
+_URL_CACHE_SIZE = 4096
 
 
 class Sender:
@@ -99,13 +105,14 @@ class Sender:
         self._session: aiohttp.ClientSession | None = None
         self._token_client: TokenClient | None = None
         self._closed = False
+        # Parsed and checked destination per URL string: a URL (may be sent to) or the
+        # refusal. Customers' URLs are few; the cache is cleared if it ever grows large.
+        self._destinations: dict[str, URL | AttemptResult] = {}
 
     async def start(self) -> None:
         """Open the connection pool (``send`` does it on first use too)."""
         if self._session is not None:
             return
-        trace = aiohttp.TraceConfig()
-        trace.on_connection_reuseconn.append(_on_connection_reused)
         connector = aiohttp.TCPConnector(
             ssl=self._ssl,
             limit=self._max_connections,
@@ -116,11 +123,11 @@ class Sender:
             connector=connector,
             timeout=self._timeout,
             headers={"User-Agent": USER_AGENT},
-            skip_auto_headers=("Accept", "Accept-Encoding"),
+            # No skip_auto_headers: aiohttp builds a header set per request for it. Each
+            # request says "Accept-Encoding: identity" instead (replies are not decompressed).
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),  # no cookies carried between customers
             trust_env=False,  # no proxy from the environment
-            trace_configs=[trace],
         )
         self._token_client = TokenClient(
             self._session,
@@ -162,8 +169,25 @@ class Sender:
     async def _send(self, req: PushRequest) -> AttemptResult:
         if self._closed:
             return AttemptResult(ok=False, error=ErrorKind.CONNECT, detail="sender is closed")
+        url = self._destinations.get(req.url)
+        if url is None:
+            if len(self._destinations) >= _URL_CACHE_SIZE:
+                self._destinations.clear()
+            url = self._destinations[req.url] = self._destination(req.url)
+        if isinstance(url, AttemptResult):
+            return url
+        await self.start()
+        if isinstance(req.auth, BasicAuth):
+            return await self._post(url, req, push_authorization(req.auth))
+        return await self._send_with_token(url, req, req.auth)
+
+    def _destination(self, raw: str) -> URL | AttemptResult:
+        """The parsed URL, or the BLOCKED result of a URL pushes may not go to.
+
+        Host names are checked again at each connection by the resolver; this check is for
+        IP-literal hosts, which never reach a resolver."""
         try:
-            url = URL(req.url)
+            url = URL(raw)
         except (TypeError, ValueError) as exc:
             return AttemptResult(ok=False, error=ErrorKind.BLOCKED, detail=f"invalid URL: {exc}")
         if url.scheme != "https" or not url.raw_host:
@@ -173,10 +197,7 @@ class Sender:
             check_ip_literal(url.raw_host, allow_private_networks=self._allow_private)
         except BlockedDestination as exc:
             return AttemptResult(ok=False, error=ErrorKind.BLOCKED, detail=str(exc))
-        await self.start()
-        if isinstance(req.auth, BasicAuth):
-            return await self._post(url, req, push_authorization(req.auth))
-        return await self._send_with_token(url, req, req.auth)
+        return url
 
     async def _send_with_token(self, url: URL, req: PushRequest, auth: OAuth2Auth) -> AttemptResult:
         assert self._token_client is not None
@@ -201,6 +222,8 @@ class Sender:
     async def _post(self, url: URL, req: PushRequest, authorization: str) -> AttemptResult:
         assert self._session is not None
         headers = {
+            "Accept": "*/*",
+            "Accept-Encoding": "identity",
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
             "Authorization": authorization,
@@ -209,7 +232,6 @@ class Sender:
             "Telepush-Service": req.service,
         }
         for tries_left in (1, 0):
-            exchange = _Exchange()
             answered = False
             try:
                 async with self._session.post(
@@ -217,7 +239,6 @@ class Sender:
                     data=_body(req.payload),
                     headers=headers,
                     allow_redirects=False,
-                    trace_request_ctx=exchange,
                 ) as response:
                     answered = True
                     try:
@@ -234,14 +255,14 @@ class Sender:
                     return self._answer(response, body, req.accepted_status)
             except asyncio.CancelledError:
                 raise
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                # A kept-alive connection the server closed as we wrote to it: the request
-                # was not answered, so send it again, once, on another connection. Safe:
-                # receivers de-duplicate on Telepush-Delivery-Id.
-                if tries_left and exchange.reused and not answered:
-                    continue
-                return self._failure(exc)
             except Exception as exc:
+                # A connection that broke before any reply, typically a kept-alive one the
+                # server closed as we wrote to it: send again, once, on another connection,
+                # whatever the connection's age (telling reused connections from fresh ones
+                # would cost a trace hook on every request). Safe: receivers de-duplicate
+                # on Telepush-Delivery-Id.
+                if tries_left and not answered and _unanswered_drop(exc):
+                    continue
                 return self._failure(exc)
         raise AssertionError("unreachable")  # pragma: no cover
 

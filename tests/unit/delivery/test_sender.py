@@ -281,6 +281,34 @@ async def test_stale_kept_alive_connection_is_retried_once(
     assert log == ["answered", "dropped", "answered"]
 
 
+async def test_a_server_that_always_drops_is_tried_twice_then_failed(certs: CertFiles) -> None:
+    """An endpoint that closes every connection without a reply: one attempt sends at most
+    twice (the retry is for a stale connection, not a loop) and fails as a connection error."""
+    received = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal received
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            received += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    tcp = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=certs.server_context())
+    port = tcp.sockets[0].getsockname()[1]
+    try:
+        async with Sender(ca_bundle=certs.ca_pem, allow_private_networks=True) as sender:
+            result = await sender.send(push(f"https://127.0.0.1:{port}/push"))
+    finally:
+        tcp.close()
+        await tcp.wait_closed()
+    assert not result.ok and result.status_code is None
+    assert result.error is ErrorKind.CONNECT, result
+    assert received == 2
+
+
 async def test_server_closing_idle_connections_is_harmless(certs: CertFiles) -> None:
     """When the server closes idle keep-alive connections, the next push opens a new one."""
     server_ctx = certs.server_context()
