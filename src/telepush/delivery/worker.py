@@ -1,10 +1,12 @@
 """The worker: claim due deliveries with a lease, send them, record outcomes in batches.
 
     claim (one query, many rows) -> send each (outside any transaction) -> decide next state
-    -> collect outcomes for a few ms -> record them together (one transaction)
+    -> collect outcomes -> record them together, in the next claim's transaction (or alone
+    when no claim comes within a few ms)
 
 In-flight work is bounded globally (``max_in_flight``) and per customer endpoint (by the
-store's claim, which counts live leases), so a hung endpoint holds at most its own slots.
+store's claim, which counts live leases less the attempts this worker has finished and not
+recorded yet), so a hung endpoint holds at most its own slots.
 A crash between a 200 and its record means the delivery is sent again after its lease
 expires (at-least-once; receivers de-duplicate on ``Telepush-Delivery-Id``).
 """
@@ -28,6 +30,9 @@ from telepush.domain.policy import RetryPolicy
 from telepush.store.base import Store
 
 log = logging.getLogger("telepush.worker")
+
+# How long outcomes wait for the next claim to record them before the recorder does.
+RECORD_LINGER_S = 0.01
 
 
 class Worker:
@@ -63,11 +68,16 @@ class Worker:
         self.shutdown_grace_s = shutdown_grace_s
         self.rng = rng or random.Random()
         self.probe_interval_s = probe_interval_s
-        # Per-endpoint slots are counted from live leases in the store, and a finished
-        # attempt holds its lease until its outcome is recorded: so the worker claims again
-        # when a batch is recorded, not only when an attempt finishes.
+        # Outcomes are recorded along with the next claim, or by the recorder when no claim
+        # takes them; recording them frees room under ``max_in_flight``, so it wakes the
+        # worker. (Per endpoint, attempts that are over do not count against the limit.)
         self.recorder = Recorder(
-            store, worker_id=worker_id, on_recorded=self.wake, pause_after=pause_after
+            store,
+            worker_id=worker_id,
+            on_recorded=self.wake,
+            pause_after=pause_after,
+            # waiting for a claim to take the outcomes only pays when claims record them
+            linger_s=RECORD_LINGER_S if store.records_in_claim else 0.0,
         )
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -94,18 +104,25 @@ class Worker:
 
     async def _loop(self, stop: asyncio.Event) -> None:
         stop_wait = asyncio.create_task(stop.wait())
+        carry_at = 0.0  # after a failed claim, outcomes are left to the recorder until then
+        loop = asyncio.get_running_loop()
         try:
             while not stop.is_set():
                 claimed = 0
                 free = self.max_in_flight - len(self._in_flight) - self.recorder.unrecorded
                 if free > 0:
                     try:
-                        claimed = await self._claim(min(free, self.claim_batch))
+                        carry = self.store.records_in_claim and loop.time() >= carry_at
+                        claimed = await self._claim(min(free, self.claim_batch), carry=carry)
                     except Exception:
+                        carry_at = loop.time() + self.poll_interval_s
                         log.exception("claim failed; retrying after %.1fs", self.poll_interval_s)
                 if claimed and claimed == min(free, self.claim_batch):
                     await asyncio.sleep(0)  # more is probably due: claim again at once
                     continue
+                # (a wake during the claim is dropped here: claiming again at once after
+                # every event would keep this worker holding the endpoints' claim locks on
+                # PostgreSQL, and other workers, which skip locked endpoints, out)
                 self._wake.clear()
                 wake = asyncio.create_task(self._wake.wait())
                 await asyncio.wait(
@@ -117,15 +134,27 @@ class Worker:
         finally:
             stop_wait.cancel()
 
-    async def _claim(self, limit: int) -> int:
-        batch = await self.store.claim(
-            now=self.clock(),
-            worker_id=self.worker_id,
-            lease_s=self.lease_s,
-            per_endpoint_limit=self.per_endpoint_limit,
-            limit=limit,
-            probe_interval_s=self.probe_interval_s,
-        )
+    async def _claim(self, limit: int, *, carry: bool = True) -> int:
+        """Claim up to ``limit``; with ``carry``, the outcomes waiting to be recorded go
+        along (the SQLite store records them in the claim's transaction)."""
+        carried = self.recorder.take() if carry else []
+        try:
+            batch = await self.store.claim(
+                now=self.clock(),
+                worker_id=self.worker_id,
+                lease_s=self.lease_s,
+                per_endpoint_limit=self.per_endpoint_limit,
+                limit=limit,
+                probe_interval_s=self.probe_interval_s,
+                # attempts over but not recorded yet hold no request to their endpoint
+                finished=self.recorder.unrecorded_ids(),
+                record=carried,
+                pause_after=self.recorder.pause_after,
+            )
+        except BaseException:
+            self.recorder.give_back(carried)
+            raise
+        self.recorder.written(carried)
         for item in batch:
             task = asyncio.create_task(self._deliver(item))
             self._in_flight[item.delivery_id] = task

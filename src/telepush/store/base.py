@@ -48,6 +48,12 @@ class Page:
 
 @runtime_checkable
 class Store(Protocol):
+    records_in_claim: bool
+    """True when ``claim(record=...)`` records and claims in one transaction (SQLite): the
+    worker then hands its outcomes to its next claim. False (PostgreSQL): outcomes are
+    recorded on their own, and a worker's slots come free on record, leaving other workers
+    the chance to claim a busy endpoint."""
+
     # ---- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
         """Connect. Does not change the schema (see ``migrate``)."""
@@ -134,12 +140,27 @@ class Store(Protocol):
         per_endpoint_limit: int,
         limit: int,
         probe_interval_s: float = 30.0,
+        finished: Sequence[str] = (),
+        record: Sequence[Outcome] = (),
+        pause_after: int = 0,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, at most ``per_endpoint_limit`` in flight per
         (customer, service) counting live leases of every worker; endpoints are served in
         turn so none takes another's share. A ``deleted-trip`` is not claimed while a
         ``trip`` of the same customer and key is being sent. Each claim increments the
         delivery's attempt count.
+
+        ``finished``: ids of deliveries whose attempt the caller has finished but whose
+        outcome it has not recorded yet. Their leases still stand (they end when the outcome
+        is recorded, or expire) but no request of theirs is in flight any more, so the
+        SQLite store does not count them against ``per_endpoint_limit`` of a running
+        endpoint. PostgreSQL counts them: there several workers share an endpoint, and one
+        refilling its slots the moment its attempts end would keep the others out.
+
+        ``record``: outcomes to record first, exactly as ``record(record, pause_after=...)``
+        would. The SQLite store does both in one transaction (if the claim fails nothing is
+        recorded); PostgreSQL records in a transaction of its own first, and then a failing
+        claim is logged and claims nothing, so an error always means "not recorded".
 
         Paused endpoints: nothing is claimed for one paused by hand; for one paused by the
         breaker, a single probe (its oldest due delivery) when ``probe_at`` has come and

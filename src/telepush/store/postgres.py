@@ -14,6 +14,7 @@ fields and OAuth2 tokens are encrypted with the ``SecretBox`` before they leave 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from collections.abc import Sequence
@@ -44,9 +45,13 @@ from telepush.store.postgres_console import PostgresConsole
 from telepush.store.postgres_customers import CustomerRow
 from telepush.store.secrets import SecretBox
 
+log = logging.getLogger("telepush.store")
+
 
 class PostgresStore(PostgresConsole):
     """``Store`` on a PostgreSQL database named by ``url`` (``postgresql://...``)."""
+
+    records_in_claim = False
 
     def __init__(
         self,
@@ -222,8 +227,31 @@ class PostgresStore(PostgresConsole):
         per_endpoint_limit: int,
         limit: int,
         probe_interval_s: float = 30.0,
+        finished: Sequence[str] = (),
+        record: Sequence[Outcome] = (),
+        pause_after: int = 0,
     ) -> list[Claimed]:
         aware(now)
+        # ``finished`` is not used here: with several workers sharing an endpoint, one that
+        # refilled its slots the moment its attempts ended would keep the others out of it
+        # (and scale-out needs them to share the work). Its slots come free on record.
+        if record:
+            # Its own transaction first: recording and claiming together could make two
+            # workers wait on each other's endpoint rows. Once recorded, a failing claim
+            # claims nothing (the caller must not record these again).
+            await self.record(record, worker_id=worker_id, pause_after=pause_after)
+            try:
+                return await self.claim(
+                    now=now,
+                    worker_id=worker_id,
+                    lease_s=lease_s,
+                    per_endpoint_limit=per_endpoint_limit,
+                    limit=limit,
+                    probe_interval_s=probe_interval_s,
+                )
+            except Exception:
+                log.exception("claim failed after recording %d outcomes", len(record))
+                return []
         return await self._db.write(
             lambda conn: postgres_claim.claim(
                 conn,

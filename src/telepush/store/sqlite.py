@@ -53,6 +53,8 @@ SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 class SQLiteStore(SQLiteConsole):
     """``Store`` on a SQLite file. ``synchronous="FULL"`` makes every commit durable."""
 
+    records_in_claim = True
+
     def __init__(
         self,
         path: Path | str,
@@ -232,10 +234,20 @@ class SQLiteStore(SQLiteConsole):
         per_endpoint_limit: int,
         limit: int,
         probe_interval_s: float = 30.0,
+        finished: Sequence[str] = (),
+        record: Sequence[Outcome] = (),
+        pause_after: int = 0,
     ) -> list[Claimed]:
         now_s = to_epoch(now)
-        return await self._writer.run(
-            lambda conn: sqlite_claim.claim(
+        done = list(finished)
+        outcomes = list(record)
+
+        def record_and_claim(conn: sqlite3.Connection) -> list[Claimed]:
+            # one job, so one transaction: fewer statements, commits and hand-overs to the
+            # writer thread than a record and a claim apart
+            if outcomes:
+                sqlite_queue.record(conn, outcomes, worker_id, pause_after)
+            return sqlite_claim.claim(
                 conn,
                 self._rotation,
                 now_s=now_s,
@@ -244,8 +256,10 @@ class SQLiteStore(SQLiteConsole):
                 per_endpoint_limit=per_endpoint_limit,
                 limit=limit,
                 probe_interval_s=probe_interval_s,
+                finished=done,
             )
-        )
+
+        return await self._writer.run(record_and_claim)
 
     async def record(
         self, outcomes: Sequence[Outcome], *, worker_id: str, pause_after: int = 0

@@ -20,8 +20,10 @@ later (the cool-down) without sending anything. These are reads and writes of th
 
 from __future__ import annotations
 
-import heapq
+import functools
+import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telepush.domain.delivery import Claimed
@@ -61,14 +63,20 @@ SELECT count(*) FROM deliveries
 WHERE customer_id = ? AND service = ? AND status = 'sending' AND due_at > ?
 """
 
+# Leases whose attempt the claiming worker has finished (outcome not recorded yet) hold no
+# request to the endpoint: they do not count against its limit.
+_LIVE_LEASES_BUT_FINISHED = (
+    _LIVE_LEASES + "  AND delivery_id NOT IN (SELECT value FROM json_each(?))\n"
+)
+
 # {status} is 'pending' (due for an attempt) or 'sending' (lease expired): two index ranges,
-# each already ordered by (due_at, seq), merged in Python.
+# each already ordered by (due_at, seq), merged by the lease's UPDATE.
 _DUE = """
-SELECT due_at, seq FROM deliveries AS d
-WHERE d.customer_id = ? AND d.service = ? AND d.status = '{status}' AND d.due_at <= ?{wait}
-ORDER BY d.due_at, d.seq
-LIMIT ?
-"""
+    SELECT due_at, seq FROM deliveries AS d
+    WHERE d.customer_id = :customer_id AND d.service = :service AND d.status = '{status}'
+      AND d.due_at <= :now{wait}
+    ORDER BY d.due_at, d.seq
+    LIMIT :count"""
 
 # A deletion waits while a push of the same trip is in flight.
 _WAIT_FOR_TRIP = f"""
@@ -84,15 +92,33 @@ UPDATE endpoints SET probe_at = ?
 WHERE customer_id = ? AND service = ? AND paused = 'breaker'
 """
 
+# One statement chooses the oldest due rows and leases them: the sqlite3 module releases the
+# GIL around every step, and a step per chosen row (then a statement per claim) made the
+# writer thread queue for the GIL behind the event loop once per row.
 _LEASE = """
 UPDATE deliveries
-SET status = 'sending', due_at = ?, lease_owner = ?, attempt_count = attempt_count + 1,
-    updated_at = ?
-WHERE seq IN ({seqs})
+SET status = 'sending', due_at = :until, lease_owner = :worker_id,
+    attempt_count = attempt_count + 1, updated_at = :now
+WHERE seq IN (
+  SELECT seq FROM (
+    SELECT due_at, seq FROM ({pending})
+    UNION ALL
+    SELECT due_at, seq FROM ({sending})
+    ORDER BY due_at, seq
+    LIMIT :count))
 RETURNING delivery_id, customer_id, service, key,
           (SELECT body FROM payloads AS p WHERE p.seq = deliveries.seq), created_at, attempt_count,
           manual
 """
+
+
+@functools.cache
+def _lease_sql(wait: str) -> str:
+    return _LEASE.format(
+        pending=_DUE.format(status="pending", wait=wait),
+        sending=_DUE.format(status="sending", wait=wait),
+    )
+
 
 _NEXT_DUE = """
 SELECT min(due_at) FROM (
@@ -121,6 +147,7 @@ def claim(
     per_endpoint_limit: int,
     limit: int,
     probe_interval_s: float = 30.0,
+    finished: Sequence[str] = (),
 ) -> list[Claimed]:
     if limit <= 0 or per_endpoint_limit <= 0:
         return []
@@ -134,7 +161,9 @@ def claim(
             _schedule_probe(conn, endpoint, next_probe_s)
         elif endpoint.probe_at <= now_s:
             active.append(endpoint)  # offered one probe (see _free)
-    lease = _Lease(conn, now_s=now_s, until_s=now_s + lease_s, worker_id=worker_id)
+    lease = _Lease(
+        conn, now_s=now_s, until_s=now_s + lease_s, worker_id=worker_id, finished=finished
+    )
     claimed: list[Claimed] = []
     while active and len(claimed) < limit:
         share = -(-(limit - len(claimed)) // len(active))  # rounded up
@@ -185,29 +214,44 @@ class _Lease:
     """The statements of one claim, sharing its clock and worker."""
 
     def __init__(
-        self, conn: sqlite3.Connection, *, now_s: float, until_s: float, worker_id: str
+        self,
+        conn: sqlite3.Connection,
+        *,
+        now_s: float,
+        until_s: float,
+        worker_id: str,
+        finished: Sequence[str] = (),
     ) -> None:
         self._conn = conn
         self._now_s = now_s
         self._until_s = until_s
         self._worker_id = worker_id
+        self._finished = json.dumps(list(finished)) if finished else None
 
     def live(self, endpoint: _Endpoint) -> int:
-        row = self._conn.execute(
-            _LIVE_LEASES, (endpoint.customer_id, endpoint.service, self._now_s)
-        ).fetchone()
+        """Leases of ``endpoint`` with a request in flight (a breaker's: every lease)."""
+        args: tuple[object, ...] = (endpoint.customer_id, endpoint.service, self._now_s)
+        query = _LIVE_LEASES
+        if self._finished is not None and endpoint.paused is None:
+            query, args = _LIVE_LEASES_BUT_FINISHED, (*args, self._finished)
+        row = self._conn.execute(query, args).fetchone()
         live: int = row[0]
         return live
 
     def take(self, endpoint: _Endpoint, count: int) -> list[Claimed]:
         if count <= 0:
             return []
-        seqs = self._due(endpoint, count)
-        if not seqs:
-            return []
+        wait = _WAIT_FOR_TRIP if endpoint.service == DELETED_TRIP else ""
         rows = self._conn.execute(
-            _LEASE.format(seqs=", ".join("?" * len(seqs))),
-            (self._until_s, self._worker_id, self._now_s, *seqs),
+            _lease_sql(wait),
+            {
+                "customer_id": endpoint.customer_id,
+                "service": endpoint.service,
+                "now": self._now_s,
+                "until": self._until_s,
+                "worker_id": self._worker_id,
+                "count": count,
+            },
         ).fetchall()
         return [
             Claimed(
@@ -232,13 +276,3 @@ class _Lease:
                 manual,
             ) in rows
         ]
-
-    def _due(self, endpoint: _Endpoint, count: int) -> list[int]:
-        """Up to ``count`` seqs of due rows of ``endpoint``, oldest due first."""
-        wait = _WAIT_FOR_TRIP if endpoint.service == DELETED_TRIP else ""
-        args = (endpoint.customer_id, endpoint.service, self._now_s, count)
-        ranges = [
-            self._conn.execute(_DUE.format(status=status, wait=wait), args).fetchall()
-            for status in ("pending", "sending")
-        ]
-        return [seq for _, seq in heapq.merge(*ranges)][:count]

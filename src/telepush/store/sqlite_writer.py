@@ -134,8 +134,19 @@ class SQLiteWriter:
         settled: list[tuple[_Job, Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            for job in batch:
-                settled.append((job, *_run_job(conn, job)))
+            if len(batch) == 1:
+                # Alone in its transaction, a job needs no savepoint (each statement is one
+                # more wait for the GIL behind the event loop): if it fails, the transaction
+                # is rolled back and the job gets its error, as it would with one.
+                job = batch[0]
+                value, error = _run_alone(conn, job)
+                if error is not None:
+                    _settle(job.loop, job.future, None, error)
+                    return
+                settled.append((job, value, None))
+            else:
+                for job in batch:
+                    settled.append((job, *_run_job(conn, job)))
             conn.execute("COMMIT")
         except (sqlite3.Error, _Aborted) as exc:
             _rollback(conn)
@@ -146,6 +157,17 @@ class SQLiteWriter:
                 self.commit_count += 1
         for job, value, error in settled:
             _settle(job.loop, job.future, value, error)
+
+
+def _run_alone(conn: sqlite3.Connection, job: _Job) -> tuple[Any, BaseException | None]:
+    """Run the only job of a transaction; when it fails, roll the transaction back."""
+    try:
+        return job.fn(conn), None
+    except Exception as exc:
+        if not conn.in_transaction:  # SQLite rolled the whole transaction back
+            raise _Aborted(str(exc)) from exc
+        conn.execute("ROLLBACK")
+        return None, _as_store_error(exc, "database error")
 
 
 def _run_job(conn: sqlite3.Connection, job: _Job) -> tuple[Any, BaseException | None]:
