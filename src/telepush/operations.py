@@ -1,12 +1,20 @@
 """What an operator can do, whichever face they use (HTTP API or CLI).
 
 Validation of customers and documents happens here, once; the store only persists.
+
+Pushes check the customer (does it exist, is the service configured and enabled) against a
+copy read at most ``customer_cache_s`` (1 s) ago, not one read per push: that read costs a
+round trip through the store plus decrypting and validating the configuration. A change made
+through *this* ``Operations`` (``put_customer``, ``delete_customer``) drops the copy at once,
+so the next push sees it; a change made by another process (another ``serve``, the CLI) is
+seen by pushes here within ``customer_cache_s``. Reads for display (``get_customer``) and
+delivery never use the copy.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,13 +30,22 @@ from telepush.domain.delivery import (
     Status,
     WorkerInfo,
 )
-from telepush.errors import InvalidInput, InvalidPayload, NotFound, PayloadTooLarge, TelepushError
+from telepush.domain.ids import new_delivery_ids
+from telepush.errors import (
+    InvalidInput,
+    InvalidPayload,
+    NotFound,
+    PayloadTooLarge,
+    TelepushError,
+)
 from telepush.metrics import QueueGauges, observe_ingested, observe_replayed
 from telepush.services import get_service
 from telepush.store.base import DeliveryFilter, Page, Store
+from telepush.store.grouping import GroupedEnqueue
 
 MAX_IDEMPOTENCY_KEY = 200
 MAX_PAGE = 1000
+CUSTOMER_CACHE_S = 1.0  # how old a push's copy of its customer may be (see the module doc)
 
 
 def utcnow() -> datetime:
@@ -62,17 +79,30 @@ class Operations:
         max_body_bytes: int,
         clock: Callable[[], datetime] = utcnow,
         on_enqueued: Callable[[], None] | None = None,
+        customer_cache_s: float = CUSTOMER_CACHE_S,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.max_body_bytes = max_body_bytes
         self.clock = clock
         self._on_enqueued = on_enqueued
+        self._cache_s = customer_cache_s
+        self._monotonic = monotonic
+        # customer id -> (monotonic time read, customer); _changes counts this process's
+        # changes, so that a read overtaken by one is not kept.
+        self._customers: dict[str, tuple[float, Customer]] = {}
+        self._changes = 0
+        self._singles = GroupedEnqueue(store)  # single pushes arriving together: one call
 
     # ---- customers -----------------------------------------------------------------------
     async def put_customer(self, customer_id: str, data: Any) -> tuple[Customer, bool]:
         check_customer_id(customer_id)
         config = CustomerConfig.parse(data)
-        return await self.store.put_customer(customer_id, config, self.clock())
+        self._forget(customer_id)
+        try:
+            return await self.store.put_customer(customer_id, config, self.clock())
+        finally:
+            self._forget(customer_id)
 
     async def get_customer(self, customer_id: str) -> Customer:
         customer = await self.store.get_customer(customer_id)
@@ -84,8 +114,33 @@ class Operations:
         return await self.store.list_customers()
 
     async def delete_customer(self, customer_id: str) -> None:
-        if not await self.store.delete_customer(customer_id, self.clock()):
+        self._forget(customer_id)
+        try:
+            deleted = await self.store.delete_customer(customer_id, self.clock())
+        finally:
+            self._forget(customer_id)
+        if not deleted:
             raise NotFound(f"no customer '{customer_id}'", field="customerId")
+
+    async def _pushing_to(self, customer_id: str) -> Customer:
+        """The customer as pushes check it: a copy at most ``customer_cache_s`` old."""
+        now = self._monotonic()
+        cached = self._customers.get(customer_id)
+        if cached is not None and now - cached[0] < self._cache_s:
+            return cached[1]
+        changes = self._changes
+        try:
+            customer = await self.get_customer(customer_id)
+        except NotFound:
+            self._customers.pop(customer_id, None)
+            raise
+        if changes == self._changes and self._cache_s > 0:
+            self._customers[customer_id] = (now, customer)
+        return customer
+
+    def _forget(self, customer_id: str) -> None:
+        self._changes += 1
+        self._customers.pop(customer_id, None)
 
     # ---- ingest --------------------------------------------------------------------------
     async def push(
@@ -101,10 +156,15 @@ class Operations:
             )
         now = self.clock()
         doc = spec.validate(body)
-        item = self._new(customer_id, service, spec.natural_key(doc, now), body, now)
+        [delivery_id] = new_delivery_ids(1)
+        item = NewDelivery(delivery_id, customer_id, service, spec.natural_key(doc, now), body, now)
         if idempotency_key is not None:
             item = dataclasses.replace(item, idempotency_key=idempotency_key)
-        [result] = await self.store.enqueue([item])
+        try:
+            result = await self._singles.enqueue_one(item)
+        except NotFound:  # deleted by another process since this one's copy was read
+            self._forget(customer_id)
+            raise
         if not result.duplicate:
             observe_ingested(customer_id, service, 1)
         self._notify()
@@ -117,21 +177,31 @@ class Operations:
         self.check_size(len(body))
         spec = await self._check_target(customer_id, service)
         now = self.clock()
-        results: list[BatchItemResult | None] = []
-        queued: list[tuple[int, NewDelivery]] = []
-        for item in split_batch(body):
+        items = split_batch(body)
+        results: list[BatchItemResult | None] = [None] * len(items)
+        valid: list[tuple[int, str | None, bytes]] = []  # index, natural key, document
+        validate, natural_key = spec.validate, spec.natural_key
+        for item in items:
             assert item.raw is not None
             try:
-                doc = spec.validate(item.raw)
+                doc = validate(item.raw)
             except InvalidPayload as exc:
-                results.append(BatchItemResult(item.index, error=exc))
+                results[item.index] = BatchItemResult(item.index, error=exc)
                 continue
-            key = spec.natural_key(doc, now)
-            queued.append((item.index, self._new(customer_id, service, key, item.raw, now)))
-            results.append(None)
-        if queued:
-            stored = await self.store.enqueue([new for _, new in queued])
-            for (index, _), res in zip(queued, stored, strict=True):
+            valid.append((item.index, natural_key(doc, now), item.raw))
+        if valid:
+            ids = new_delivery_ids(len(valid))
+            try:
+                stored = await self.store.enqueue(
+                    [
+                        NewDelivery(delivery_id, customer_id, service, key, raw, now)
+                        for delivery_id, (_, key, raw) in zip(ids, valid, strict=True)
+                    ]
+                )
+            except NotFound:
+                self._forget(customer_id)
+                raise
+            for (index, _, _), res in zip(valid, stored, strict=True):
                 results[index] = BatchItemResult(index, res.delivery_id, res.status, res.duplicate)
             observe_ingested(customer_id, service, sum(not res.duplicate for res in stored))
             self._notify()
@@ -147,7 +217,7 @@ class Operations:
 
     async def _check_target(self, customer_id: str, service: str) -> Any:
         spec = get_service(service)
-        customer = await self.get_customer(customer_id)
+        customer = await self._pushing_to(customer_id)
         configured = customer.config.services.get(service)
         if configured is None:
             raise InvalidInput(
@@ -163,19 +233,6 @@ class Operations:
                 code="service_disabled",
             )
         return spec
-
-    @staticmethod
-    def _new(
-        customer_id: str, service: str, key: str | None, raw: bytes, now: datetime
-    ) -> NewDelivery:
-        return NewDelivery(
-            delivery_id=str(uuid.uuid4()),
-            customer_id=customer_id,
-            service=service,
-            key=key,
-            payload=raw,
-            created_at=now,
-        )
 
     def _notify(self) -> None:
         if self._on_enqueued is not None:

@@ -207,6 +207,7 @@ async def serve(
                 log_config=None,
                 access_log=False,
                 lifespan="off",
+                http="auto",  # httptools (a dependency) over h11: decision 0008
                 timeout_graceful_shutdown=5,
             )
             server = _Server(config)

@@ -10,6 +10,7 @@ import pytest
 
 from telepush.domain.customer import Customer
 from telepush.domain.delivery import NewDelivery
+from telepush.services import SERVICE_NAMES
 from telepush.store.base import Store
 from telepush.store.secrets import SecretBox
 from telepush.testing import FakeClock, make_customer_config, new_delivery
@@ -56,6 +57,15 @@ async def store(backend: Backend, workdir: Path, box: SecretBox) -> AsyncIterato
 async def customer(store: Store, clock: FakeClock) -> Customer:
     """Customer ``acme`` with every service configured and enabled."""
     created, _ = await store.put_customer(CUSTOMER, make_customer_config(), clock.now())
+    return created
+
+
+@pytest.fixture
+async def other_customer(store: Store, clock: FakeClock) -> Customer:
+    """Customer ``other`` with every service configured but disabled: its deliveries can be
+    queued (deliveries need an existing customer) and stay pending, never claimed."""
+    config = make_customer_config(disabled=SERVICE_NAMES)
+    created, _ = await store.put_customer("other", config, clock.now())
     return created
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from telepush.domain.customer import Customer
 from telepush.domain.delivery import Attempt, Outcome, Status
+from telepush.errors import NotFound
 from telepush.store.base import DeliveryFilter, Store
 from telepush.testing import FakeClock, make_payload, new_delivery
 from tests.contract.backends import Backend
 from tests.contract.conftest import CUSTOMER, Enqueue
+
+# Deliveries can only be queued for a customer that exists.
+pytestmark = pytest.mark.usefixtures("customer", "other_customer")
 
 
 async def _claim_all(store: Store, clock: FakeClock, worker_id: str = "w1") -> list[str]:
@@ -234,3 +240,19 @@ async def test_claim_hands_out_the_payload_as_enqueued(
         now=clock.now(), worker_id="w1", lease_s=60, per_endpoint_limit=10, limit=10
     )
     assert {c.delivery_id: c.payload for c in claimed} == {i.delivery_id: i.payload for i in items}
+
+
+async def test_enqueue_for_a_missing_customer_is_refused_and_writes_nothing(
+    store: Store, clock: FakeClock
+) -> None:
+    """A push checked against a customer that has been deleted since (by another process)
+    must not leave a payload behind: the whole call is refused with NotFound."""
+    items = [
+        new_delivery(CUSTOMER, "trip", created_at=clock.now()),
+        new_delivery("gone-customer", "trip", created_at=clock.now()),
+    ]
+    with pytest.raises(NotFound) as info:
+        await store.enqueue(items)
+    assert "gone-customer" in str(info.value) and info.value.field == "customerId"
+    assert sum((await store.count_by_status()).values()) == 0
+    assert await store.get_delivery(items[0].delivery_id) is None

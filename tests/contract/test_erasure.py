@@ -15,9 +15,13 @@ import pytest
 
 from telepush.domain.delivery import Attempt, ErrorKind, NewDelivery, Outcome, Status
 from telepush.domain.retention import RetentionPolicy
+from telepush.services import SERVICE_NAMES
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from telepush.testing import FakeClock, make_customer_config, make_payload, new_delivery
+
+# Deliveries can only be queued for a customer that exists.
+pytestmark = pytest.mark.usefixtures("customer")
 
 ERASED = b"ERASE-ME-7f3a9c2e"  # in payloads that retention erases
 KEPT = b"KEEP-ME-41b8d0aa"  # in a pending payload, which retention never touches
@@ -85,7 +89,9 @@ async def test_purged_payloads_leave_no_bytes_in_the_files(
         await enqueue(store, clock, CUSTOMER, payload(ERASED, size))
     finished = await finish_all(store, clock)
     assert len(finished) == 120
-    await enqueue(store, clock, "nobody", payload(KEPT, size))  # pending: never claimed
+    idle = make_customer_config(disabled=SERVICE_NAMES)
+    await store.put_customer("nobody", idle, clock.now())
+    await enqueue(store, clock, "nobody", payload(KEPT, size))  # disabled: never claimed
     assert ERASED in raw(db) and KEPT in raw(db)
 
     clock.advance(timedelta(days=31).total_seconds())

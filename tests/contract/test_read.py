@@ -11,6 +11,9 @@ from telepush.store.base import DeliveryFilter, Store
 from telepush.testing import FakeClock
 from tests.contract.conftest import Enqueue
 
+# Deliveries can only be queued for a customer that exists.
+pytestmark = pytest.mark.usefixtures("customer", "other_customer")
+
 
 async def _fail_one(store: Store, clock: FakeClock, delivery_id: str) -> None:
     [item] = await store.claim(

@@ -19,6 +19,9 @@ from tests.contract.backends import Backend
 from tests.contract.conftest import CUSTOMER, Enqueue
 from tests.contract.test_tasks import end, failed
 
+# Deliveries can only be queued for a customer that exists.
+pytestmark = pytest.mark.usefixtures("customer", "other_customer")
+
 DAY = 86400.0
 POLICY = RetentionPolicy(
     delivered=timedelta(days=7),
@@ -42,7 +45,7 @@ async def test_payloads_are_erased_at_their_cutoffs_only(
     old_delivered = await enqueue("crash")
     await end(store, clock, [old_delivered], Status.DELIVERED)
     old_failed = await failed(store, clock, enqueue, 1)
-    pending = await enqueue("crash", customer_id="other")  # no such customer: never claimed
+    pending = await enqueue("crash", customer_id="other")  # disabled: never claimed
     clock.advance(24 * DAY)  # exactly at the delivered cutoff below: kept (strictly before)
     at_cutoff = await enqueue("crash")
     await end(store, clock, [at_cutoff], Status.DELIVERED)

@@ -20,6 +20,9 @@ from tests.contract import peek
 from tests.contract.backends import Backend
 from tests.contract.conftest import CUSTOMER, Enqueue
 
+# Deliveries can only be queued for a customer that exists.
+pytestmark = pytest.mark.usefixtures("customer", "other_customer")
+
 
 async def end(
     store: Store, clock: FakeClock, ids: Sequence[str], status: Status = Status.FAILED
@@ -97,7 +100,7 @@ async def test_a_task_counts_the_endpoints_failed_deliveries_that_kept_their_pay
     delivered = await enqueue("crash")
     await end(store, clock, [delivered], Status.DELIVERED)
     await enqueue("crash")  # pending
-    await enqueue("crash", customer_id="other")  # never claimed: no such customer
+    await enqueue("crash", customer_id="other")  # never claimed: disabled
 
     task = await store.start_retry_task("t1", CUSTOMER, "crash", clock.now())
 

@@ -62,6 +62,7 @@ def test_healthz_is_open_and_everything_else_needs_the_token(tp: Telepush) -> No
             ("GET", "/v1/customers"),
             ("GET", "/metrics"),
             ("POST", "/v1/customers/acme/push/trip"),
+            ("POST", "/v1/customers/acme/push/trip/batch"),
         ):
             resp = tp.call(method, path, {"itinId": "x"} if method == "POST" else None, headers)
             assert resp.status == 401, (method, path)
@@ -148,6 +149,26 @@ def test_batch_json_array_and_ndjson(tp: Telepush) -> None:
     assert resp.json()["accepted"] == 2
 
 
+def test_a_service_disabled_by_put_is_refused_at_once(tp: Telepush) -> None:
+    """Pushes check a cached copy of the customer, but a PUT through the same server drops
+    it: the very next push sees the service disabled, and enabled again."""
+    config = json.loads(json.dumps(CUSTOMER))
+    assert tp.call("PUT", "/v1/customers/flip", config).status in (200, 201)
+    assert tp.call("POST", "/v1/customers/flip/push/trip", {"itinId": "F-1"}).status == 202
+    config["services"]["trip"]["enabled"] = False
+    assert tp.call("PUT", "/v1/customers/flip", config).status == 200
+    resp = tp.call("POST", "/v1/customers/flip/push/trip", {"itinId": "F-2"})
+    assert resp.status == 422 and error(resp)["code"] == "service_disabled"
+    resp = tp.call("POST", "/v1/customers/flip/push/trip/batch", [{"itinId": "F-3"}])
+    assert resp.status == 422 and error(resp)["code"] == "service_disabled"
+    config["services"]["trip"]["enabled"] = True
+    assert tp.call("PUT", "/v1/customers/flip", config).status == 200
+    assert tp.call("POST", "/v1/customers/flip/push/trip", {"itinId": "F-4"}).status == 202
+    assert tp.call("DELETE", "/v1/customers/flip").status == 204
+    resp = tp.call("POST", "/v1/customers/flip/push/trip", {"itinId": "F-5"})
+    assert resp.status == 404 and error(resp)["code"] == "not_found"
+
+
 def test_malformed_batch_is_refused(tp: Telepush) -> None:
     """A batch body that is not a JSON array or NDJSON is a 400."""
     resp = tp.call("POST", "/v1/customers/acme/push/trip/batch", b"[{}", {})
@@ -194,3 +215,14 @@ def test_openapi_is_published(tp: Telepush) -> None:
     """/openapi.json describes the routes."""
     spec = tp.call("GET", "/openapi.json").json()
     assert "/v1/customers/{customerId}/push/{service}" in spec["paths"]
+    push = spec["paths"]["/v1/customers/{customerId}/push/{service}"]["post"]
+    assert [(p["in"], p["name"]) for p in push["parameters"]] == [
+        ("path", "customerId"),
+        ("path", "service"),
+        ("header", "Idempotency-Key"),
+    ]
+    assert push["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PushAccepted"
+    }
+    batch = spec["paths"]["/v1/customers/{customerId}/push/{service}/batch"]["post"]
+    assert [p["name"] for p in batch["parameters"]] == ["customerId", "service"]

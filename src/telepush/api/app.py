@@ -10,7 +10,7 @@ from telepush import __version__
 from telepush.api import errors
 from telepush.api.console_routes import build_console_router
 from telepush.api.dashboard import build_dashboard_router
-from telepush.api.routes import build_router
+from telepush.api.routes import build_push_router, build_router
 from telepush.api.security import TokenAuth
 from telepush.console import DepthHistory, Endpoints, Replays
 from telepush.metrics import refresh_from_store
@@ -35,6 +35,7 @@ def create_app(
     )
     errors.install(app)
     auth = TokenAuth(api_token)
+    app.include_router(build_push_router(ops, auth))  # checks the token itself (routes.py)
     app.include_router(build_router(ops), dependencies=[Depends(auth)])
     app.include_router(
         build_console_router(replays or Replays(ops), Endpoints(ops), depth or DepthHistory(ops)),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from telepush.api.body import read_body
 from telepush.api.schemas import BatchResult, DeliveryOut, DeliveryPage, PushAccepted
+from telepush.api.security import TokenAuth
 from telepush.domain.customer import CustomerConfig
 from telepush.errors import InvalidInput
 from telepush.operations import Operations
@@ -58,43 +59,6 @@ def build_router(ops: Operations) -> APIRouter:
     async def delete_customer(customerId: str) -> Response:
         await ops.delete_customer(customerId)
         return Response(status_code=204)
-
-    # ---- pushes ----------------------------------------------------------------------------
-    @router.post(
-        "/customers/{customerId}/push/{service}",
-        tags=["push"],
-        status_code=202,
-        response_model=PushAccepted,
-        summary="Queue one document; 202 once it is committed",
-    )
-    async def push(
-        customerId: str,
-        service: str,
-        request: Request,
-        idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
-    ) -> PushAccepted:
-        body = await read_body(request, ops.max_body_bytes)
-        result = await ops.push(customerId, service, body, idempotency_key)
-        return PushAccepted(
-            delivery_id=result.delivery_id, status=str(result.status), duplicate=result.duplicate
-        )
-
-    @router.post(
-        "/customers/{customerId}/push/{service}/batch",
-        tags=["push"],
-        status_code=202,
-        response_model=BatchResult,
-        summary="Queue a JSON array or NDJSON of documents; one result per item",
-    )
-    async def push_batch(customerId: str, service: str, request: Request) -> BatchResult:
-        body = await read_body(request, ops.max_body_bytes)
-        results = await ops.push_batch(customerId, service, body)
-        rejected = sum(1 for r in results if r.error is not None)
-        return BatchResult(
-            items=[r.to_dict() for r in results],
-            accepted=len(results) - rejected,
-            rejected=rejected,
-        )
 
     # ---- deliveries ------------------------------------------------------------------------
     @router.get(
@@ -164,5 +128,95 @@ def build_router(ops: Operations) -> APIRouter:
     async def stats() -> dict[str, Any]:
         counts = await ops.count_by_status()
         return {"deliveries": {str(status): n for status, n in counts.items()}}
+
+    return router
+
+
+# The push routes take everything from the request themselves and check the token in their
+# body, not through FastAPI parameters and a router dependency: per request, FastAPI's
+# parameter and dependency handling cost more than the rest of a single push but its
+# validation (measured in process: 151 -> ~107 µs CPU per push). Their parameters are
+# documented by hand, as FastAPI would have.
+def _path_param(name: str) -> dict[str, Any]:
+    title = name[:1].upper() + name[1:].lower()
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "title": title},
+    }
+
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Idempotency-Key"},
+}
+_VALIDATION_ERROR = {
+    "422": {
+        "description": "Validation Error",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+        },
+    }
+}
+
+
+def build_push_router(ops: Operations, auth: TokenAuth) -> APIRouter:
+    """``POST …/push/{service}`` and ``…/batch``; ``auth`` is checked first, as a dependency
+    would."""
+    router = APIRouter(prefix="/v1")
+    target = [_path_param("customerId"), _path_param("service")]
+
+    @router.post(
+        "/customers/{customerId}/push/{service}",
+        tags=["push"],
+        status_code=202,
+        response_model=PushAccepted,
+        summary="Queue one document; 202 once it is committed",
+        openapi_extra={"parameters": [*target, _IDEMPOTENCY_KEY], "responses": _VALIDATION_ERROR},
+    )
+    async def push(request: Request) -> JSONResponse:
+        await auth(request)
+        path = request.path_params
+        idempotency_key = request.headers.get("idempotency-key")
+        body = await read_body(request, ops.max_body_bytes)
+        result = await ops.push(path["customerId"], path["service"], body, idempotency_key)
+        # Built here rather than through response_model (which still documents it): the same
+        # JSON without validating our own output once more.
+        return JSONResponse(
+            {
+                "deliveryId": result.delivery_id,
+                "status": str(result.status),
+                "duplicate": result.duplicate,
+            },
+            status_code=202,
+        )
+
+    @router.post(
+        "/customers/{customerId}/push/{service}/batch",
+        tags=["push"],
+        status_code=202,
+        response_model=BatchResult,
+        summary="Queue a JSON array or NDJSON of documents; one result per item",
+        openapi_extra={"parameters": target, "responses": _VALIDATION_ERROR},
+    )
+    async def push_batch(request: Request) -> JSONResponse:
+        await auth(request)
+        path = request.path_params
+        body = await read_body(request, ops.max_body_bytes)
+        results = await ops.push_batch(path["customerId"], path["service"], body)
+        rejected = sum(1 for r in results if r.error is not None)
+        # As for push: BatchResult documents the shape; validating hundreds of items of our
+        # own output again cost more than writing them.
+        return JSONResponse(
+            {
+                "items": [r.to_dict() for r in results],
+                "accepted": len(results) - rejected,
+                "rejected": rejected,
+            },
+            status_code=202,
+        )
 
     return router

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +18,29 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
     app.command()(worker)
     app.command()(migrate)
+
+
+@contextlib.contextmanager
+def _fast_event_loop() -> Iterator[None]:
+    """Run the long-running commands on uvloop's event loop where it is installed (a
+    dependency everywhere but on Windows): the delivery worker's HTTPS and the API spend
+    much of their time in the event loop's own transport and TLS code."""
+    try:
+        import uvloop
+    except ImportError:
+        yield
+        return
+
+    class _UVLoopPolicy(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self) -> asyncio.AbstractEventLoop:
+            return uvloop.new_event_loop()
+
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(_UVLoopPolicy())
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(previous)
 
 
 def _ready(info: runtime.ServeInfo) -> None:
@@ -59,7 +85,8 @@ def serve(
     settings = root(ctx).settings(
         host=host, port=port, ca_bundle=ca_bundle, allow_private_networks=allow_private_networks
     )
-    run(runtime.serve(settings, run_worker=worker, on_ready=_ready))
+    with _fast_event_loop():
+        run(runtime.serve(settings, run_worker=worker, on_ready=_ready))
 
 
 def worker(
@@ -82,7 +109,8 @@ def worker(
         ca_bundle=ca_bundle, allow_private_networks=allow_private_networks
     )
     console.print(f"telepush worker on {settings.resolved_database_url}")
-    run(runtime.serve(settings, run_api=False, migrate=False))
+    with _fast_event_loop():
+        run(runtime.serve(settings, run_api=False, migrate=False))
 
 
 def migrate(ctx: typer.Context) -> None:

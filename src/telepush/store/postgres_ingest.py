@@ -7,10 +7,10 @@ statements, whatever the number of rows. While that transaction commits, the nex
 queue up and form the next group. Each caller's future is resolved only after ``COMMIT``:
 N concurrent single pushes cost one commit, not N.
 
-If a group is refused for its data (a reused delivery id), each of its calls is written again
-in a transaction of its own, so the faulty call fails alone. If the connection breaks, every
-call of the group gets ``StoreError``: the commit may or may not have happened, so nothing is
-written twice behind the callers' backs.
+If a group is refused for its data (a reused delivery id, a customer deleted meanwhile), each
+of its calls is written again in a transaction of its own, so the faulty call fails alone. If
+the connection breaks, every call of the group gets ``StoreError``: the commit may or may not
+have happened, so nothing is written twice behind the callers' backs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from telepush.domain.delivery import EnqueueResult, NewDelivery, Status
-from telepush.errors import StoreError
+from telepush.errors import NotFound, StoreError
 from telepush.store.postgres_conn import Conn, aware, data_error
 
 TRIP = "trip"
@@ -42,6 +42,10 @@ WHERE customer_id = %s AND service = %s AND idempotency_key = %s
 
 _INSERT_PAYLOAD = "INSERT INTO payloads (seq, body) VALUES (%s, %b)"
 
+# The customers the documents are for, locked against deletion until the commit: a push
+# checked against a customer another process deletes meanwhile is refused, not stored.
+_CUSTOMERS = "SELECT customer_id FROM customers WHERE customer_id = ANY(%s) FOR KEY SHARE"
+
 # Trips queued before the deletion (lower seq): a trip queued after it is a new push. Their
 # payloads are erased in the same statement.
 _SUPERSEDE_TRIPS = f"""
@@ -60,6 +64,11 @@ async def enqueue(conn: Conn, items: Sequence[NewDelivery]) -> list[EnqueueResul
     """Insert ``items`` in order, as one call after another would. Call inside a transaction."""
     for item in items:
         aware(item.created_at)
+    wanted = sorted({i.customer_id for i in items})
+    cur = await conn.execute(_CUSTOMERS, (wanted,))
+    missing = set(wanted) - {row[0] for row in await cur.fetchall()}
+    if missing:
+        raise NotFound(f"no customer '{min(missing)}'", field="customerId")
     async with conn.cursor() as cur:
         await cur.executemany(
             _INSERT,
@@ -191,8 +200,8 @@ class GroupCommit:
         items = [item for call in group for item in call.items]
         try:
             results = await self._write(items)
-        except StoreError as exc:
-            if len(group) > 1 and data_error(exc):
+        except (StoreError, NotFound) as exc:
+            if len(group) > 1 and (isinstance(exc, NotFound) or data_error(exc)):
                 for call in group:
                     await self._commit([call])
                 return

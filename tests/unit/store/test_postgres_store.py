@@ -14,7 +14,7 @@ from telepush.errors import StoreError
 from telepush.store.base import Store
 from telepush.store.postgres import PostgresStore
 from telepush.store.secrets import SecretBox
-from telepush.testing import new_delivery
+from telepush.testing import FakeClock, make_customer_config, new_delivery
 from tests.contract.backends import scratch_database
 
 BOX = SecretBox(SecretBox.generate_key())
@@ -31,6 +31,8 @@ async def store(url: str) -> AsyncIterator[PostgresStore]:
     opened = PostgresStore(url, BOX)
     await opened.open()
     await opened.migrate()
+    # deliveries can only be queued for a customer that exists
+    await opened.put_customer("acme", make_customer_config(), FakeClock().now())
     yield opened
     await opened.close()
 
@@ -110,6 +112,7 @@ async def test_close_writes_submitted_enqueues_then_refuses_new_ones(url: str) -
     store = PostgresStore(url, BOX)
     await store.open()
     await store.migrate()
+    await store.put_customer("acme", make_customer_config(), FakeClock().now())
     items = [new_delivery("acme", "trip") for _ in range(30)]
     pending = [asyncio.create_task(store.enqueue([item])) for item in items]
     await asyncio.sleep(0)

@@ -16,12 +16,13 @@ CHILD = """
 import asyncio, os, sys
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
-from telepush.testing import new_delivery
+from telepush.testing import FakeClock, make_customer_config, new_delivery
 
 async def main() -> None:
     store = SQLiteStore(sys.argv[1], SecretBox(os.environ["TEST_SECRET_KEY"].encode()))
     await store.open()
     await store.migrate()
+    await store.put_customer("acme", make_customer_config(), FakeClock().now())
     while True:
         items = [new_delivery("acme", "crash") for _ in range(4)]
         results = await asyncio.gather(*(store.enqueue([item]) for item in items))

@@ -15,7 +15,7 @@ from telepush.errors import StoreError
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from telepush.store.sqlite_writer import SQLiteWriter
-from telepush.testing import new_delivery
+from telepush.testing import FakeClock, make_customer_config, new_delivery
 
 
 @pytest.fixture
@@ -23,6 +23,8 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     opened = SQLiteStore(tmp_path / "t.db", SecretBox(SecretBox.generate_key()))
     await opened.open()
     await opened.migrate()
+    # deliveries can only be queued for a customer that exists
+    await opened.put_customer("acme", make_customer_config(), FakeClock().now())
     yield opened
     await opened.close()
 

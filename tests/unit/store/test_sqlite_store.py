@@ -76,6 +76,7 @@ async def test_two_stores_share_one_file(tmp_path: Path) -> None:
         await each.open()
     try:
         await stores[0].migrate()
+        await stores[0].put_customer("acme", make_customer_config(), FakeClock().now())
         calls = [each.enqueue([new_delivery("acme", "trip")]) for _ in range(50) for each in stores]
         await asyncio.gather(*calls)
         for each in stores:
