@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,10 +126,24 @@ def compact(path: Path, busy_timeout_ms: int, *, full: bool) -> None:
         conn.execute("PRAGMA secure_delete = ON")
         if full:
             conn.execute("VACUUM")
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        busy = _checkpoint_truncate(conn, busy_timeout_ms)
         if busy:
             log.warning(
                 "WAL checkpoint of %s incomplete: another connection is using the database; "
                 "erased bytes may remain in its -wal file until the next compaction",
                 path.name,
             )
+
+
+def _checkpoint_truncate(conn: sqlite3.Connection, busy_timeout_ms: int) -> bool:
+    """``wal_checkpoint(TRUNCATE)``, tried again while another connection (the store's
+    checkpoint thread, say) is checkpointing; True if it never completed."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError:
+            busy = 1
+        if not busy or time.monotonic() >= deadline:
+            return bool(busy)
+        time.sleep(0.02)

@@ -1,0 +1,46 @@
+"""WAL checkpoints run on the store's checkpoint thread, not inside the writer's commits."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from telepush.store.secrets import SecretBox
+from telepush.store.sqlite import SQLiteStore
+from telepush.testing import FakeClock, make_customer_config, make_payload, new_delivery
+
+
+def _sizes(path: Path) -> tuple[int, int]:
+    """Bytes of the database file and of its WAL. Committed pages sit in the WAL until a
+    checkpoint copies them into the database file."""
+    return path.stat().st_size, Path(f"{path}-wal").stat().st_size
+
+
+async def test_the_checkpoint_thread_copies_the_wal_back(tmp_path: Path) -> None:
+    """Commits grow the WAL past SQLite's default automatic checkpoint (1,000 pages); the
+    writer leaves it (its own is a backstop far above) and the checkpoint thread copies
+    every frame back within a moment."""
+    path = tmp_path / "ckpt.db"
+    store = SQLiteStore(path, SecretBox(SecretBox.generate_key()))
+    store._checkpointer._interval_s = 3600  # held back while the WAL grows
+    await store.open()
+    try:
+        await store.migrate()
+        await store.put_customer("acme", make_customer_config(), FakeClock().now())
+        body = make_payload("trip", firstname="x" * 4000)
+        for _ in range(12):
+            await store.enqueue([new_delivery("acme", "trip", body) for _ in range(100)])
+        db, wal = _sizes(path)
+        assert wal > 1000 * 4096 and db < 1024 * 1024  # the commits did not checkpoint
+        await asyncio.to_thread(store._checkpointer.stop)
+        store._checkpointer._interval_s = 0.05
+        store._checkpointer.start()
+        for _ in range(100):
+            if store._checkpointer.checkpoints:
+                break
+            await asyncio.sleep(0.05)
+        assert store._checkpointer.checkpoints >= 1
+        db_after, _ = _sizes(path)
+        assert db_after > 4 * 1024 * 1024  # the 1,200 documents of ~4 KB are in the file
+    finally:
+        await store.close()
