@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,13 @@ class ServeInfo:
     database_url: str
 
 
+def tune_interpreter(settings: Settings) -> None:
+    """Process-wide settings for a process that is the service (``serve``, ``worker``):
+    the thread switch interval (see ``Settings.switch_interval_ms``)."""
+    if settings.switch_interval_ms > 0:
+        sys.setswitchinterval(settings.switch_interval_ms / 1000)
+
+
 async def serve(
     settings: Settings,
     *,
@@ -182,6 +190,7 @@ async def serve(
     on_ready: Callable[[ServeInfo], Any] | None = None,
 ) -> None:
     """Run the API and/or a worker until SIGTERM/SIGINT; stop gracefully."""
+    tune_interpreter(settings)
     token, token_file = api_token(settings)
     retention = retention_policy(settings)  # contradictory settings: an error before start
     stop = asyncio.Event()
