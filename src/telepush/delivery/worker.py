@@ -4,9 +4,13 @@
     -> collect outcomes -> record them together, in the next claim's transaction (or alone
     when no claim comes within a few ms)
 
-In-flight work is bounded globally (``max_in_flight``) and per customer endpoint (by the
-store's claim, which counts live leases less the attempts this worker has finished and not
-recorded yet), so a hung endpoint holds at most its own slots.
+In-flight work is bounded globally (``max_in_flight``) and per customer endpoint, so a hung
+endpoint holds at most its own slots. Per endpoint, the store's claim counts live leases
+(less, on SQLite, the attempts this worker has finished and not recorded yet). On SQLite,
+where one process serves the queue, the worker also claims ahead: up to ``prefetch`` more
+leases of a healthy endpoint than it may send at once, which wait in ``EndpointSlots`` (the
+limit on requests in flight is kept there) so that a slot that comes free while the next
+claim is on its way is refilled at once.
 A crash between a 200 and its record means the delivery is sent again after its lease
 expires (at-least-once; receivers de-duplicate on ``Telepush-Delivery-Id``).
 """
@@ -23,6 +27,7 @@ from datetime import datetime
 from telepush import metrics
 from telepush.delivery.recorder import Recorder
 from telepush.delivery.sender import PushRequest, Sender
+from telepush.delivery.slots import EndpointSlots
 from telepush.domain.customer import Customer
 from telepush.domain.delivery import Claimed
 from telepush.domain.outcome import decide, unsendable
@@ -81,6 +86,10 @@ class Worker:
         )
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Claiming ahead pays where a claim round trip is the wait (SQLite: one process);
+        # on PostgreSQL the leases a worker holds unsent would be kept from other workers.
+        self.prefetch = (per_endpoint_limit + 1) // 2 if store.records_in_claim else 0
+        self._slots = EndpointSlots(per_endpoint_limit, self._start)
         self._customers: dict[str, Customer] = {}
         self._policies: dict[tuple[str, int, str], RetryPolicy] = {}
 
@@ -109,7 +118,12 @@ class Worker:
         try:
             while not stop.is_set():
                 claimed = 0
-                free = self.max_in_flight - len(self._in_flight) - self.recorder.unrecorded
+                free = (
+                    self.max_in_flight
+                    - len(self._in_flight)
+                    - self._slots.waiting
+                    - self.recorder.unrecorded
+                )
                 if free > 0:
                     try:
                         carry = self.store.records_in_claim and loop.time() >= carry_at
@@ -144,6 +158,7 @@ class Worker:
                 worker_id=self.worker_id,
                 lease_s=self.lease_s,
                 per_endpoint_limit=self.per_endpoint_limit,
+                prefetch=self.prefetch,
                 limit=limit,
                 probe_interval_s=self.probe_interval_s,
                 # attempts over but not recorded yet hold no request to their endpoint
@@ -156,13 +171,17 @@ class Worker:
             raise
         self.recorder.written(carried)
         for item in batch:
-            task = asyncio.create_task(self._deliver(item))
-            self._in_flight[item.delivery_id] = task
-            task.add_done_callback(functools.partial(self._done, item.delivery_id))
+            self._slots.add(item)
         return len(batch)
 
-    def _done(self, delivery_id: str, _task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(delivery_id, None)
+    def _start(self, item: Claimed) -> None:
+        task = asyncio.create_task(self._deliver(item))
+        self._in_flight[item.delivery_id] = task
+        task.add_done_callback(functools.partial(self._done, item))
+
+    def _done(self, item: Claimed, _task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(item.delivery_id, None)
+        self._slots.done(item)  # may start the endpoint's next waiting delivery
         self._wake.set()  # a slot is free
 
     async def _customer(self, item: Claimed) -> Customer | None:
@@ -240,17 +259,20 @@ class Worker:
             log.exception("unexpected error delivering %s", item.delivery_id)
 
     async def _drain(self) -> None:
-        """Let in-flight attempts finish within the grace period; release the rest."""
-        if not self._in_flight:
+        """Release what was claimed and not started; let in-flight attempts finish within
+        the grace period; release the rest."""
+        unstarted = [item.delivery_id for item in self._slots.take_waiting()]
+        unfinished: list[str] = []
+        if self._in_flight:
+            tasks = dict(self._in_flight)
+            _, pending = await asyncio.wait(tasks.values(), timeout=self.shutdown_grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            unfinished = [d for d, t in tasks.items() if t in pending]
+        unfinished += unstarted
+        if not unfinished:
             return
-        tasks = dict(self._in_flight)
-        _, pending = await asyncio.wait(tasks.values(), timeout=self.shutdown_grace_s)
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        unfinished = [d for d, t in tasks.items() if t in pending]
         try:
             await self.store.release(unfinished, worker_id=self.worker_id, now=self.clock())
             log.info("released %d unfinished deliveries", len(unfinished))

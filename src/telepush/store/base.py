@@ -143,6 +143,7 @@ class Store(Protocol):
         finished: Sequence[str] = (),
         record: Sequence[Outcome] = (),
         pause_after: int = 0,
+        prefetch: int = 0,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, at most ``per_endpoint_limit`` in flight per
         (customer, service) counting live leases of every worker; endpoints are served in
@@ -156,6 +157,11 @@ class Store(Protocol):
         SQLite store does not count them against ``per_endpoint_limit`` of a running
         endpoint. PostgreSQL counts them: there several workers share an endpoint, and one
         refilling its slots the moment its attempts end would keep the others out.
+
+        ``prefetch``: up to this many leases more than ``per_endpoint_limit`` for an endpoint
+        whose last attempt succeeded (no failure streak), for a caller that keeps the limit
+        on requests itself and starts them as its slots free (SQLite's single worker, which
+        so fills a freed slot without waiting for a claim). PostgreSQL ignores it.
 
         ``record``: outcomes to record first, exactly as ``record(record, pause_after=...)``
         would. The SQLite store does both in one transaction (if the claim fails nothing is

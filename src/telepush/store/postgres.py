@@ -230,11 +230,13 @@ class PostgresStore(PostgresConsole):
         finished: Sequence[str] = (),
         record: Sequence[Outcome] = (),
         pause_after: int = 0,
+        prefetch: int = 0,
     ) -> list[Claimed]:
         aware(now)
-        # ``finished`` is not used here: with several workers sharing an endpoint, one that
-        # refilled its slots the moment its attempts ended would keep the others out of it
-        # (and scale-out needs them to share the work). Its slots come free on record.
+        # ``finished`` and ``prefetch`` are not used here: with several workers sharing an
+        # endpoint, one that refilled its slots the moment its attempts ended, or held leases
+        # unsent, would keep the others out of it (and scale-out needs them to share the
+        # work). Its slots come free on record.
         if record:
             # Its own transaction first: recording and claiming together could make two
             # workers wait on each other's endpoint rows. Once recorded, a failing claim

@@ -256,6 +256,7 @@ class SQLiteStore(SQLiteConsole):
         finished: Sequence[str] = (),
         record: Sequence[Outcome] = (),
         pause_after: int = 0,
+        prefetch: int = 0,
     ) -> list[Claimed]:
         now_s = to_epoch(now)
         done = list(finished)
@@ -276,6 +277,7 @@ class SQLiteStore(SQLiteConsole):
                 limit=limit,
                 probe_interval_s=probe_interval_s,
                 finished=done,
+                prefetch=prefetch,
             )
 
         return await self._writer.run(record_and_claim)

@@ -47,12 +47,13 @@ class _Endpoint:
     revision: int
     paused: str | None = None  # None, 'manual' or 'breaker'
     probe_at: float | None = None
+    streak: int = 0  # consecutive failed attempts
     free: int | None = None  # lease slots left; counted when first needed
     drained: bool = False  # no more due rows (or no free slot) in this claim
 
 
 _ENDPOINTS = """
-SELECT e.customer_id, e.service, c.revision, e.paused, e.probe_at
+SELECT e.customer_id, e.service, c.revision, e.paused, e.probe_at, e.consecutive_failures
 FROM endpoints AS e JOIN customers AS c ON c.customer_id = e.customer_id
 WHERE e.enabled AND (e.paused IS NULL OR e.paused = 'breaker')
 ORDER BY e.customer_id, e.service
@@ -148,6 +149,7 @@ def claim(
     limit: int,
     probe_interval_s: float = 30.0,
     finished: Sequence[str] = (),
+    prefetch: int = 0,
 ) -> list[Claimed]:
     if limit <= 0 or per_endpoint_limit <= 0:
         return []
@@ -172,7 +174,7 @@ def claim(
             if want <= 0:
                 break
             if endpoint.free is None:
-                endpoint.free = _free(endpoint, lease.live(endpoint), per_endpoint_limit)
+                endpoint.free = _free(endpoint, lease.live(endpoint), per_endpoint_limit, prefetch)
             got = lease.take(endpoint, min(want, endpoint.free))
             endpoint.free -= len(got)
             if got and endpoint.paused is not None:
@@ -185,10 +187,11 @@ def claim(
     return claimed
 
 
-def _free(endpoint: _Endpoint, live: int, per_endpoint_limit: int) -> int:
-    """Lease slots of ``endpoint``: a breaker's probe goes alone."""
+def _free(endpoint: _Endpoint, live: int, per_endpoint_limit: int, prefetch: int) -> int:
+    """Lease slots of ``endpoint``: ``prefetch`` more for one whose last attempt succeeded;
+    a breaker's probe goes alone."""
     if endpoint.paused is None:
-        return per_endpoint_limit - live
+        return per_endpoint_limit + (prefetch if endpoint.streak == 0 else 0) - live
     return 1 if live == 0 else 0
 
 

@@ -176,6 +176,52 @@ async def test_graceful_stop_releases_unfinished_attempts(store: SQLiteStore) ->
         assert got.attempt_count == 0 and got.attempts == []
 
 
+async def test_claiming_ahead_keeps_the_per_endpoint_limit(store: SQLiteStore) -> None:
+    """On SQLite the worker leases a few more deliveries of an endpoint than it may send at
+    once; the extra ones wait: never more than per_endpoint_limit requests in flight, never
+    more than limit + prefetch leases, and each waiting one starts as a slot frees."""
+    await store.put_customer("c1", make_customer_config(), now())
+    ids = await queue(store, 40)
+    sender = ScriptedSender()
+    sender.gate = asyncio.Event()
+    w = worker(store, sender, per_endpoint_limit=4)
+    assert w.prefetch == 2
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if sender.in_flight == 4 and (await store.count_by_status())[Status.SENDING] == 6:
+                break
+        await asyncio.sleep(0.1)  # would more be sent, or leased?
+        assert sender.in_flight == 4
+        assert (await store.count_by_status())[Status.SENDING] == 6  # 4 sending + 2 waiting
+        sender.gate.set()
+        while w.recorder.recorded < 40:
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await task
+    assert sender.max_in_flight == 4
+    assert sorted(r.delivery_id for r in sender.sent) == sorted(ids)  # each sent once
+    assert set(await statuses(store, ids)) == {Status.DELIVERED}
+
+
+async def test_graceful_stop_releases_claimed_deliveries_not_started(store: SQLiteStore) -> None:
+    """Deliveries leased ahead and still waiting for a slot at stop go back unsent."""
+    await store.put_customer("c1", make_customer_config(), now())
+    ids = await queue(store, 6)
+    sender = ScriptedSender()
+    sender.gate = asyncio.Event()  # the endpoint hangs
+    w = worker(store, sender, per_endpoint_limit=2, shutdown_grace_s=0.1)
+    await run_until(w, lambda: sender.in_flight == 2 and w._slots.waiting == 1)
+    counts = await store.count_by_status()
+    assert counts[Status.PENDING] == 6 and counts[Status.SENDING] == 0
+    for delivery_id in ids:
+        got = await store.get_delivery(delivery_id)
+        assert got is not None and got.attempt_count == 0
+
+
 async def test_wake_claims_at_once(store: SQLiteStore) -> None:
     """With a long poll interval, wake() after an enqueue gets the delivery sent at once."""
     await store.put_customer("c1", make_customer_config(), now())

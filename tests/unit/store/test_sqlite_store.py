@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from telepush.domain.delivery import Status
+from telepush.domain.delivery import Attempt, ErrorKind, Outcome, Status
 from telepush.errors import ConfigError, StoreError
 from telepush.store.base import Store
 from telepush.store.secrets import SecretBox
@@ -121,3 +121,33 @@ async def test_erased_large_payload_is_gone_from_the_file(tmp_path: Path) -> Non
     await store.close()
     raw = await asyncio.to_thread(_file_bytes, path)
     assert marker.encode() not in raw
+
+
+async def test_prefetch_leases_more_only_for_an_endpoint_without_a_failure_streak(
+    store: SQLiteStore,
+) -> None:
+    """claim(prefetch=N) leases up to N beyond per_endpoint_limit while the endpoint's last
+    attempt succeeded; after a failure, only the limit counts until a success."""
+    clock = FakeClock()
+    await store.put_customer("acme", make_customer_config(), clock.now())
+    await store.enqueue([new_delivery("acme", "trip", created_at=clock.now()) for _ in range(10)])
+
+    async def claim() -> list[str]:
+        got = await store.claim(
+            now=clock.now(), worker_id="w", lease_s=60, per_endpoint_limit=2, limit=10, prefetch=2
+        )
+        return [c.delivery_id for c in got]
+
+    async def record(delivery_id: str, ok: bool) -> None:
+        error = None if ok else ErrorKind.HTTP_STATUS
+        attempt = Attempt(1, clock.now(), 200 if ok else 500, error, 3)
+        status, due = (Status.DELIVERED, None) if ok else (Status.PENDING, clock.now())
+        outcome = Outcome(delivery_id, attempt, status, due, customer_id="acme", service="trip")
+        await store.record([outcome], worker_id="w")
+
+    first = await claim()
+    assert len(first) == 4  # 2 + 2 ahead
+    await record(first[0], ok=False)  # a failure streak: no more claiming ahead
+    assert await claim() == []  # 3 leases live, limit 2
+    await record(first[1], ok=True)  # the streak ends; 2 leases live
+    assert len(await claim()) == 2
