@@ -233,29 +233,13 @@ class PostgresStore(PostgresConsole):
         prefetch: int = 0,
     ) -> list[Claimed]:
         aware(now)
+
         # ``finished`` and ``prefetch`` are not used here: with several workers sharing an
         # endpoint, one that refilled its slots the moment its attempts ended, or held leases
         # unsent, would keep the others out of it (and scale-out needs them to share the
         # work). Its slots come free on record.
-        if record:
-            # Its own transaction first: recording and claiming together could make two
-            # workers wait on each other's endpoint rows. Once recorded, a failing claim
-            # claims nothing (the caller must not record these again).
-            await self.record(record, worker_id=worker_id, pause_after=pause_after)
-            try:
-                return await self.claim(
-                    now=now,
-                    worker_id=worker_id,
-                    lease_s=lease_s,
-                    per_endpoint_limit=per_endpoint_limit,
-                    limit=limit,
-                    probe_interval_s=probe_interval_s,
-                )
-            except Exception:
-                log.exception("claim failed after recording %d outcomes", len(record))
-                return []
-        return await self._db.write(
-            lambda conn: postgres_claim.claim(
+        async def claim(conn: Conn) -> list[Claimed]:
+            return await postgres_claim.claim(
                 conn,
                 self._rotation,
                 now=now,
@@ -265,7 +249,18 @@ class PostgresStore(PostgresConsole):
                 limit=limit,
                 probe_interval_s=probe_interval_s,
             )
-        )
+
+        if not record:
+            return await self._db.write(claim)
+        # Its own transaction first: recording and claiming together could make two workers
+        # wait on each other's endpoint rows. Once recorded, a failing claim claims nothing
+        # (the caller must not record these again).
+        await self.record(record, worker_id=worker_id, pause_after=pause_after)
+        try:
+            return await self._db.write(claim)
+        except Exception:
+            log.exception("claim failed after recording %d outcomes", len(record))
+            return []
 
     async def record(
         self, outcomes: Sequence[Outcome], *, worker_id: str, pause_after: int = 0
