@@ -22,8 +22,9 @@ from collections.abc import Callable
 
 log = logging.getLogger("telepush.store")
 
-# The writer's own automatic checkpoint: pages (4 KB) of WAL, ~64 MB.
-BACKSTOP_PAGES = 16384
+# The writer's own automatic checkpoint, in pages of WAL: 64 MB with 16 KB pages (new
+# files), 16 MB with the 4 KB pages of files made before.
+BACKSTOP_PAGES = 4096
 
 
 class Checkpointer:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from telepush.store.secrets import SecretBox
-from telepush.store.sqlite import SQLiteStore
+from telepush.store.sqlite import PAGE_SIZE, SQLiteStore
 from telepush.testing import FakeClock, make_customer_config, make_payload, new_delivery
 
 
@@ -28,10 +30,13 @@ async def test_the_checkpoint_thread_copies_the_wal_back(tmp_path: Path) -> None
         await store.migrate()
         await store.put_customer("acme", make_customer_config(), FakeClock().now())
         body = make_payload("trip", firstname="x" * 4000)
-        for _ in range(12):
+        for _ in range(40):
             await store.enqueue([new_delivery("acme", "trip", body) for _ in range(100)])
+        with closing(sqlite3.connect(path)) as conn:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        assert page_size == PAGE_SIZE  # a new file
         db, wal = _sizes(path)
-        assert wal > 1000 * 4096 and db < 1024 * 1024  # the commits did not checkpoint
+        assert wal > 1000 * page_size and db < 2 * 1024 * 1024  # no commit checkpointed
         await asyncio.to_thread(store._checkpointer.stop)
         store._checkpointer._interval_s = 0.05
         store._checkpointer.start()
@@ -41,6 +46,6 @@ async def test_the_checkpoint_thread_copies_the_wal_back(tmp_path: Path) -> None
             await asyncio.sleep(0.05)
         assert store._checkpointer.checkpoints >= 1
         db_after, _ = _sizes(path)
-        assert db_after > 4 * 1024 * 1024  # the 1,200 documents of ~4 KB are in the file
+        assert db_after > 16 * 1024 * 1024  # the 4,000 documents of ~4 KB are in the file
     finally:
         await store.close()
