@@ -4,7 +4,6 @@ retention. A part of ``PostgresStore`` kept apart by concept.
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 
 from telepush.domain.health import EndpointHealth, MinuteStats
@@ -12,6 +11,7 @@ from telepush.domain.retention import PurgeCutoffs, PurgeResult
 from telepush.domain.tasks import Task
 from telepush.store import postgres_endpoints, postgres_retention, postgres_tasks
 from telepush.store.postgres_conn import Connections, aware
+from telepush.store.purge_steps import purge_in_chunks
 
 
 class PostgresConsole:
@@ -100,22 +100,7 @@ class PostgresConsole:
             cutoffs.figures_before,
         ):
             aware(at)
-        total = PurgeResult()
-        for phase in (postgres_retention.erase_payloads, postgres_retention.remove_deliveries):
-            after: int | None = 0
-            while after is not None:
-                step = await self._db.write(
-                    functools.partial(phase, cutoffs=cutoffs, after=after, chunk=chunk)
-                )
-                total, after = total + step.result, step.next_seq
-        more = True
-        while more:
-            step = await self._db.write(
-                lambda conn: postgres_retention.remove_figures(conn, cutoffs, chunk)
-            )
-            total, more = total + step.result, step.next_seq is not None
-        await self._db.write(lambda conn: postgres_retention.remove_tasks(conn, cutoffs))
-        return total
+        return await purge_in_chunks(self._db.write, postgres_retention, cutoffs, chunk)
 
     async def compact(self, *, full: bool = False) -> None:
         """``VACUUM (ANALYZE)`` the tables that held erased personal data or secrets

@@ -27,21 +27,12 @@ What VACUUM does for the bytes on disk — read this before promising erasure:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from telepush.domain.retention import PurgeCutoffs, PurgeResult
 from telepush.store.postgres_conn import Conn
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one chunk did, and where the next one starts (None: this phase is over)."""
-
-    result: PurgeResult
-    next_seq: int | None
-
+from telepush.store.purge_steps import Step
 
 _ERASE_PAYLOADS = """
 WITH scanned AS (

@@ -6,7 +6,6 @@ writer thread like the rest (reads with ``write=False``).
 from __future__ import annotations
 
 import asyncio
-import functools
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from telepush.domain.health import EndpointHealth, MinuteStats
 from telepush.domain.retention import PurgeCutoffs, PurgeResult
 from telepush.domain.tasks import Task
 from telepush.store import sqlite_endpoints, sqlite_retention, sqlite_tasks
+from telepush.store.purge_steps import purge_in_chunks
 from telepush.store.sqlite_rows import to_epoch
 from telepush.store.sqlite_writer import SQLiteWriter
 
@@ -114,22 +114,7 @@ class SQLiteConsole:
             metadata_before=to_epoch(cutoffs.metadata_before),
             figures_before_minute=int(to_epoch(cutoffs.figures_before) // 60),
         )
-        total = PurgeResult()
-        for phase in (sqlite_retention.erase_payloads, sqlite_retention.remove_deliveries):
-            after: int | None = 0
-            while after is not None:
-                step = await self._writer.run(
-                    functools.partial(phase, cutoffs=c, after=after, chunk=chunk)
-                )
-                total, after = total + step.result, step.next_seq
-        more = True
-        while more:
-            step = await self._writer.run(
-                lambda conn: sqlite_retention.remove_figures(conn, c, chunk)
-            )
-            total, more = total + step.result, step.next_seq is not None
-        await self._writer.run(lambda conn: sqlite_retention.remove_tasks(conn, c))
-        return total
+        return await purge_in_chunks(self._writer.run, sqlite_retention, c, chunk)
 
     async def compact(self, *, full: bool = False) -> None:
         """Deleted content is already zeroed (``secure_delete``); this checkpoints the WAL

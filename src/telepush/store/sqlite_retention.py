@@ -23,6 +23,7 @@ from pathlib import Path
 
 from telepush.domain.delivery import Status
 from telepush.domain.retention import PurgeResult
+from telepush.store.purge_steps import Step
 
 log = logging.getLogger("telepush.store")
 
@@ -37,14 +38,6 @@ class Cutoffs:
     failed_before: float
     metadata_before: float
     figures_before_minute: int
-
-
-@dataclass(frozen=True)
-class Step:
-    """What one chunk did, and where the next one starts (None: this phase is over)."""
-
-    result: PurgeResult
-    next_seq: int | None
 
 
 _PAYLOADS = """
