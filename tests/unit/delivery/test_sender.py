@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -233,6 +234,20 @@ async def test_connections_are_kept_alive(sender: Sender, server: HttpsServer) -
     assert len(server.seen) == 10
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def raw_tls_server(certs: CertFiles, serve: Handler) -> AsyncIterator[int]:
+    """An HTTPS server on 127.0.0.1 speaking raw bytes through ``serve``; yields its port."""
+    tcp = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=certs.server_context())
+    try:
+        yield tcp.sockets[0].getsockname()[1]
+    finally:
+        tcp.close()
+        await tcp.wait_closed()
+
+
 @pytest.fixture
 async def drop_second_request(certs: CertFiles) -> AsyncIterator[tuple[int, list[str]]]:
     """A raw HTTPS server that answers one request per connection, then closes on the next.
@@ -263,11 +278,8 @@ async def drop_second_request(certs: CertFiles) -> AsyncIterator[tuple[int, list
         finally:
             writer.close()
 
-    tcp = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=certs.server_context())
-    port = tcp.sockets[0].getsockname()[1]
-    yield port, log
-    tcp.close()
-    await tcp.wait_closed()
+    async with raw_tls_server(certs, serve) as port:
+        yield port, log
 
 
 async def test_stale_kept_alive_connection_is_retried_once(
@@ -296,14 +308,11 @@ async def test_a_server_that_always_drops_is_tried_twice_then_failed(certs: Cert
         finally:
             writer.close()
 
-    tcp = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=certs.server_context())
-    port = tcp.sockets[0].getsockname()[1]
-    try:
-        async with Sender(ca_bundle=certs.ca_pem, allow_private_networks=True) as sender:
-            result = await sender.send(push(f"https://127.0.0.1:{port}/push"))
-    finally:
-        tcp.close()
-        await tcp.wait_closed()
+    async with (
+        raw_tls_server(certs, serve) as port,
+        Sender(ca_bundle=certs.ca_pem, allow_private_networks=True) as sender,
+    ):
+        result = await sender.send(push(f"https://127.0.0.1:{port}/push"))
     assert not result.ok and result.status_code is None
     assert result.error is ErrorKind.CONNECT, result
     assert received == 2
