@@ -9,6 +9,7 @@ from pathlib import Path
 
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import PAGE_SIZE, SQLiteStore
+from telepush.store.sqlite_retention import _checkpoint_truncate
 from telepush.testing import FakeClock, make_customer_config, make_payload, new_delivery
 
 
@@ -49,3 +50,37 @@ async def test_the_checkpoint_thread_copies_the_wal_back(tmp_path: Path) -> None
         assert db_after > 16 * 1024 * 1024  # the 4,000 documents of ~4 KB are in the file
     finally:
         await store.close()
+
+
+class _BusyThen:
+    """Stands in for a connection whose TRUNCATE checkpoint meets another checkpoint
+    (raised as 'database is locked', or reported busy) ``busy`` times, then completes."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.calls = 0
+
+    def execute(self, sql: str) -> _BusyThen:
+        assert sql == "PRAGMA wal_checkpoint(TRUNCATE)"
+        self.calls += 1
+        if self.calls == 1 and self.busy:
+            raise sqlite3.OperationalError("database is locked")
+        self._row = (1, -1, -1) if self.calls <= self.busy else (0, 0, 0)
+        return self
+
+    def fetchone(self) -> tuple[int, int, int]:
+        return self._row
+
+
+def test_compaction_waits_for_a_running_checkpoint() -> None:
+    """retention's TRUNCATE checkpoint is tried again while the checkpoint thread holds the
+    checkpoint lock, and completes once it is free."""
+    conn = _BusyThen(busy=3)
+    assert _checkpoint_truncate(conn, busy_timeout_ms=5000) is False  # type: ignore[arg-type]
+    assert conn.calls == 4
+
+
+def test_compaction_gives_up_at_the_busy_timeout() -> None:
+    conn = _BusyThen(busy=10_000)
+    assert _checkpoint_truncate(conn, busy_timeout_ms=100) is True  # type: ignore[arg-type]
+    assert 2 <= conn.calls < 100
