@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=256, ge=1)
     per_endpoint_concurrency: int = Field(default=16, ge=1)
     claim_batch: int = Field(default=200, ge=1)
+    # HTTP requests are made by this many child processes of each serve/worker process, so
+    # that HTTP and TLS use more than the one core a Python process can: worth it on a
+    # machine with cores to spare. 0: by the serve/worker process itself.
+    delivery_processes: int = Field(default=0, ge=0, le=64)
     poll_interval_s: float = Field(default=1.0, gt=0)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     # Circuit breaker: pause an endpoint after this many consecutive failed attempts (0: off);

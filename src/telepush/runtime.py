@@ -107,6 +107,7 @@ def make_sender(settings: Settings, store: Store) -> Sender:
         connect_timeout_s=settings.connect_timeout_s,
         total_timeout_s=settings.total_timeout_s,
         max_connections=settings.max_in_flight * 2,
+        delivery_processes=settings.delivery_processes,
     )
 
 

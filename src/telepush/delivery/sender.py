@@ -1,15 +1,16 @@
 """One HTTP attempt of one delivery: ``Sender.send(PushRequest) -> AttemptResult``.
 
 The sender never raises (but for cancellation): every outcome, including a refused
-destination or a failing token endpoint, is an ``AttemptResult``. One aiohttp session lives
-as long as the sender, so connections to a customer's host are kept alive and reused.
+destination or a failing token endpoint, is an ``AttemptResult``. It checks the destination,
+gets the OAuth2 token (renewing it once on a refusal) and builds the headers; the HTTP
+exchange itself is an ``HttpPoster``'s, in this process, or, with ``delivery_processes`` > 0,
+in that many delivery processes (``post_pool``), which spreads the HTTP and TLS work over
+more cores than one Python process can use.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,17 +18,15 @@ from functools import partial
 from pathlib import Path
 from types import TracebackType
 
-import aiohttp
 from yarl import URL
 
 from telepush import USER_AGENT
 from telepush.delivery.auth import TokenCache, TokenClient, TokenError, push_authorization
-from telepush.delivery.failures import classify_exception
-from telepush.delivery.guard import BlockedDestination, GuardedResolver, check_ip_literal
-from telepush.delivery.reply import parse_retry_after, preview, read_capped
-from telepush.delivery.tls import client_ssl_context
+from telepush.delivery.guard import BlockedDestination, check_ip_literal
+from telepush.delivery.post import HttpPoster, PostConfig
+from telepush.delivery.post_pool import PostPool
 from telepush.domain.customer import BasicAuth, OAuth2Auth
-from telepush.domain.delivery import AttemptResult, ErrorKind, classify_status
+from telepush.domain.delivery import AttemptResult, ErrorKind
 
 
 @dataclass(frozen=True)
@@ -43,24 +42,6 @@ class PushRequest:
     customer_revision: int
     auth: OAuth2Auth | BasicAuth
     accepted_status: str
-
-
-# A kept-alive connection the server closed just as it was reused: the request went
-# unanswered, so it is sent again once. Not connect failures (ClientConnectorError): those
-# are the customer's endpoint being down, and an immediate second try would not help.
-_RETRY_ONCE = (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)
-_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
-
-
-def _unanswered_drop(exc: BaseException) -> bool:
-    """The connection broke before any reply: a stale kept-alive connection, typically."""
-    if isinstance(exc, _RETRY_ONCE):
-        return True
-    return (
-        isinstance(exc, aiohttp.ClientOSError)
-        and not isinstance(exc, aiohttp.ClientConnectorError)
-        and exc.errno in _RESET_ERRNOS
-    )
 
 
 _URL_CACHE_SIZE = 4096
@@ -82,27 +63,30 @@ class Sender:
         token_cache: TokenCache | None = None,
         clock: Callable[[], float] = time.monotonic,
         keepalive_timeout_s: float = 4.0,
+        delivery_processes: int = 0,
     ) -> None:
         """``clock`` drives token expiry when no ``token_cache`` is given.
 
         ``keepalive_timeout_s`` closes idle pooled connections before common servers do
         (uvicorn and Node.js drop idle ones after 5 s), which avoids most writes onto a
         connection the server is just closing.
+
+        ``delivery_processes`` > 0 posts from that many child processes; tokens are still
+        fetched here, so they stay shared through the token cache.
         """
-        self._ssl = client_ssl_context(ca_bundle)  # a bad bundle fails here, at start-up
-        self._allow_private = allow_private_networks
-        self._connect_timeout_s = connect_timeout_s
-        self._total_timeout_s = total_timeout_s
-        # sock_connect bounds TCP connect + TLS handshake per address; total bounds the
-        # whole exchange (pool wait, DNS, connect, request, reply). ``connect`` is left
-        # unset so waiting for a free pool slot is not reported as the customer's fault.
-        self._timeout = aiohttp.ClientTimeout(total=total_timeout_s, sock_connect=connect_timeout_s)
-        self._max_connections = max_connections
-        self._max_response_bytes = max_response_bytes
-        self._preview_bytes = response_preview_bytes
-        self._keepalive_timeout_s = keepalive_timeout_s
+        self.config = PostConfig(
+            ca_bundle=None if ca_bundle is None else str(ca_bundle),
+            allow_private_networks=allow_private_networks,
+            connect_timeout_s=connect_timeout_s,
+            total_timeout_s=total_timeout_s,
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+            response_preview_bytes=response_preview_bytes,
+            keepalive_timeout_s=keepalive_timeout_s,
+        )
+        self._local = HttpPoster(self.config)  # a bad CA bundle fails here, at start-up
+        self._pool = PostPool(self.config, delivery_processes) if delivery_processes else None
         self.tokens = token_cache if token_cache is not None else TokenCache(clock=clock)
-        self._session: aiohttp.ClientSession | None = None
         self._token_client: TokenClient | None = None
         self._closed = False
         # Parsed and checked destination per URL string: a URL (may be sent to) or the
@@ -110,38 +94,26 @@ class Sender:
         self._destinations: dict[str, URL | AttemptResult] = {}
 
     async def start(self) -> None:
-        """Open the connection pool (``send`` does it on first use too)."""
-        if self._session is not None:
+        """Open the connection pool and start the delivery processes (``send`` opens the
+        pool on first use too)."""
+        if self._token_client is not None:
             return
-        connector = aiohttp.TCPConnector(
-            ssl=self._ssl,
-            limit=self._max_connections,
-            resolver=GuardedResolver(allow_private_networks=self._allow_private),
-            keepalive_timeout=self._keepalive_timeout_s,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            headers={"User-Agent": USER_AGENT},
-            # No skip_auto_headers: aiohttp builds a header set per request for it. Each
-            # request says "Accept-Encoding: identity" instead (replies are not decompressed).
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),  # no cookies carried between customers
-            trust_env=False,  # no proxy from the environment
-        )
+        session = await self._local.start()
         self._token_client = TokenClient(
-            self._session,
-            timeout=self._timeout,
-            allow_private_networks=self._allow_private,
-            max_reply_bytes=self._max_response_bytes,
-            preview_bytes=self._preview_bytes,
+            session,
+            timeout=self._local.timeout,
+            allow_private_networks=self.config.allow_private_networks,
+            max_reply_bytes=self.config.max_response_bytes,
+            preview_bytes=self.config.response_preview_bytes,
         )
+        if self._pool is not None:
+            await self._pool.start()
 
     async def close(self) -> None:
         self._closed = True
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+        await self._local.close()
 
     async def __aenter__(self) -> Sender:
         await self.start()
@@ -163,7 +135,7 @@ class Sender:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a net under _send, which maps the expected failures
-            result = self._failure(exc)
+            result = self._local.failure(exc)
         return replace(result, duration_ms=round((time.perf_counter() - started) * 1000))
 
     async def _send(self, req: PushRequest) -> AttemptResult:
@@ -194,7 +166,8 @@ class Sender:
             detail = "refused: pushes go only to absolute https:// URLs"
             return AttemptResult(ok=False, error=ErrorKind.BLOCKED, detail=detail)
         try:
-            check_ip_literal(url.raw_host, allow_private_networks=self._allow_private)
+            allowed = self.config.allow_private_networks
+            check_ip_literal(url.raw_host, allow_private_networks=allowed)
         except BlockedDestination as exc:
             return AttemptResult(ok=False, error=ErrorKind.BLOCKED, detail=str(exc))
         return url
@@ -220,7 +193,6 @@ class Sender:
         return replace(second, token_renewed=True)
 
     async def _post(self, url: URL, req: PushRequest, authorization: str) -> AttemptResult:
-        assert self._session is not None
         headers = {
             "Accept": "*/*",
             "Accept-Encoding": "identity",
@@ -231,77 +203,6 @@ class Sender:
             "Telepush-Attempt": str(req.attempt_number),
             "Telepush-Service": req.service,
         }
-        for tries_left in (1, 0):
-            answered = False
-            try:
-                async with self._session.post(
-                    url,
-                    data=_body(req.payload),
-                    headers=headers,
-                    allow_redirects=False,
-                ) as response:
-                    answered = True
-                    try:
-                        body = await read_capped(response, self._max_response_bytes)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as exc:
-                        # The status line decides; the body is only shown. So a 200 whose
-                        # body breaks off is still accepted (no needless duplicate).
-                        result = self._answer(response, None, req.accepted_status)
-                        why = f"reply body unreadable: {self._failure(exc).detail}"
-                        detail = f"{result.detail}; {why}" if result.detail else why
-                        return replace(result, detail=detail)
-                    return self._answer(response, body, req.accepted_status)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A connection that broke before any reply, typically a kept-alive one the
-                # server closed as we wrote to it: send again, once, on another connection,
-                # whatever the connection's age (telling reused connections from fresh ones
-                # would cost a trace hook on every request). Safe: receivers de-duplicate
-                # on Telepush-Delivery-Id.
-                if tries_left and not answered and _unanswered_drop(exc):
-                    continue
-                return self._failure(exc)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _answer(
-        self, response: aiohttp.ClientResponse, body: bytes | None, accepted_status: str
-    ) -> AttemptResult:
-        status = response.status
-        text = None if body is None else preview(body, self._preview_bytes)
-        kind = classify_status(status, accepted_status)
-        if kind is None:
-            return AttemptResult(ok=True, status_code=status, response=text)
-        if kind is ErrorKind.REDIRECT:
-            location = response.headers.get("Location", "")
-            detail = f"HTTP {status} redirect to {location or '(no Location)'}; not followed"
-        elif 200 <= status < 300:
-            detail = f"HTTP {status} {response.reason or ''}: only 200 means accepted"
-        else:
-            detail = f"HTTP {status} {response.reason or ''}".rstrip()
-        return AttemptResult(
-            ok=False,
-            status_code=status,
-            error=kind,
-            detail=detail,
-            response=text,
-            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
-        )
-
-    def _failure(self, exc: BaseException) -> AttemptResult:
-        kind, detail = classify_exception(
-            exc, connect_timeout_s=self._connect_timeout_s, total_timeout_s=self._total_timeout_s
-        )
-        return AttemptResult(ok=False, error=kind, detail=detail)
-
-
-# aiohttp sends bodies over 1 MiB given as bytes in one piece (and warns about it); a BytesIO
-# is written in chunks that let other deliveries run in between. A new one per send: aiohttp
-# closes it after writing.
-_LARGE_BODY_BYTES = 1 << 20
-
-
-def _body(payload: bytes) -> bytes | io.BytesIO:
-    return io.BytesIO(payload) if len(payload) > _LARGE_BODY_BYTES else payload
+        if self._pool is not None:
+            return await self._pool.post(str(url), req.payload, headers, req.accepted_status)
+        return await self._local.post(url, req.payload, headers, req.accepted_status)

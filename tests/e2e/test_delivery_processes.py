@@ -1,0 +1,119 @@
+"""Delivery processes (``delivery_processes`` > 0), end to end: `telepush serve` posts through
+child processes over real HTTPS; tokens stay shared; a killed child costs one retried
+attempt, not a delivery; no child outlives its parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import StartReceiver, StartTelepush, oauth2_customer
+from tests.support.procs import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def delivery_processes(parent_pid: int) -> list[int]:
+    """Pids of ``parent_pid``'s children running ``telepush.delivery.post_process``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent_pid and b"telepush.delivery.post_process" in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_pushes_go_out_through_the_delivery_processes_with_one_token(
+    start_receiver: StartReceiver, start_telepush: StartTelepush
+) -> None:
+    rec = start_receiver()
+    tp = start_telepush(delivery_processes=2)
+    assert tp.proc.proc is not None
+    children = wait_until(
+        lambda: len(found := delivery_processes(tp.proc.proc.pid)) == 2 and found,  # type: ignore[union-attr]
+        timeout_s=10,
+        what="two delivery processes",
+    )
+    tp.put_customer("acme", oauth2_customer(rec))
+    ids = [tp.push("acme", "trip", {"itinId": f"t{i}", "n": i}) for i in range(40)]
+    for delivery_id in ids:
+        done = tp.wait_status(delivery_id, "delivered")
+        assert [a["statusCode"] for a in done["attempts"]] == [200]
+    log = rec.requests()
+    pushed = [r for r in log if r["path"] == "/push/trip"]
+    assert sorted(r["headers"]["telepush-delivery-id"] for r in pushed) == sorted(ids)
+    assert all(r["authScheme"].lower() == "bearer" for r in pushed)
+    # tokens are fetched by the serve process and shared: one for all, whoever posted
+    assert len([r for r in log if r["path"] == "/oauth/token"]) == 1
+    assert delivery_processes(tp.proc.proc.pid) == children  # none died on the way
+
+
+def test_a_killed_delivery_process_costs_one_attempt_and_is_started_again(
+    start_receiver: StartReceiver, start_telepush: StartTelepush
+) -> None:
+    rec = start_receiver()
+    tp = start_telepush(delivery_processes=1)
+    assert tp.proc.proc is not None
+    serve_pid = tp.proc.proc.pid
+    [child] = wait_until(
+        lambda: delivery_processes(serve_pid) or None, timeout_s=10, what="a delivery process"
+    )
+    tp.put_customer("acme", oauth2_customer(rec))
+    # the receiver stores the push, then holds its answer: the request is in the child
+    rec.control("POST", "faults", {"path": "/push/trip", "status": None, "times": 1, "delayS": 30})
+    delivery_id = tp.push("acme", "trip", {"itinId": "t-1"})
+    wait_until(
+        lambda: "t-1" in rec.get("/trips")["items"], timeout_s=10, what="the push to be stored"
+    )
+    os.kill(child, signal.SIGKILL)
+    done = tp.wait_status(delivery_id, "delivered", timeout_s=20)
+    first, second = done["attempts"]
+    assert first["error"] == "connect" and "delivery process stopped" in first["detail"]
+    assert second["statusCode"] == 200
+    [again] = wait_until(
+        lambda: delivery_processes(serve_pid) or None, timeout_s=10, what="a new delivery process"
+    )
+    assert again != child
+    assert "delivery process 0 exited" in tp.proc.log()
+
+
+def test_delivery_processes_end_with_serve_even_when_it_is_killed(
+    start_telepush: StartTelepush,
+) -> None:
+    graceful = start_telepush("graceful", delivery_processes=2)
+    killed = start_telepush("killed", delivery_processes=2)
+    pids = {}
+    for tp in (graceful, killed):
+        assert tp.proc.proc is not None
+        pid = tp.proc.proc.pid
+        pids[pid] = wait_until(
+            lambda pid=pid: len(found := delivery_processes(pid)) == 2 and found,
+            timeout_s=10,
+            what="two delivery processes",
+        )
+    assert graceful.proc.stop() == 0
+    killed.proc.kill9()  # its children see their socket close, and exit
+    for children in pids.values():
+        wait_until(
+            lambda children=children: not any(alive(c) for c in children),
+            timeout_s=10,
+            what="the delivery processes to exit",
+        )
