@@ -185,17 +185,17 @@ async def test_claiming_ahead_keeps_the_per_endpoint_limit(store: SQLiteStore) -
     sender = ScriptedSender()
     sender.gate = asyncio.Event()
     w = worker(store, sender, per_endpoint_limit=4)
-    assert w.prefetch == 2
+    assert w.prefetch == 8
     stop = asyncio.Event()
     task = asyncio.create_task(w.run(stop))
     try:
         for _ in range(100):
             await asyncio.sleep(0.01)
-            if sender.in_flight == 4 and (await store.count_by_status())[Status.SENDING] == 6:
+            if sender.in_flight == 4 and (await store.count_by_status())[Status.SENDING] == 12:
                 break
         await asyncio.sleep(0.1)  # would more be sent, or leased?
         assert sender.in_flight == 4
-        assert (await store.count_by_status())[Status.SENDING] == 6  # 4 sending + 2 waiting
+        assert (await store.count_by_status())[Status.SENDING] == 12  # 4 sending + 8 waiting
         sender.gate.set()
         while w.recorder.recorded < 40:
             await asyncio.sleep(0.01)
@@ -210,13 +210,13 @@ async def test_claiming_ahead_keeps_the_per_endpoint_limit(store: SQLiteStore) -
 async def test_graceful_stop_releases_claimed_deliveries_not_started(store: SQLiteStore) -> None:
     """Deliveries leased ahead and still waiting for a slot at stop go back unsent."""
     await store.put_customer("c1", make_customer_config(), now())
-    ids = await queue(store, 6)
+    ids = await queue(store, 8)
     sender = ScriptedSender()
     sender.gate = asyncio.Event()  # the endpoint hangs
     w = worker(store, sender, per_endpoint_limit=2, shutdown_grace_s=0.1)
-    await run_until(w, lambda: sender.in_flight == 2 and w._slots.waiting == 1)
+    await run_until(w, lambda: sender.in_flight == 2 and w._slots.waiting == 4)
     counts = await store.count_by_status()
-    assert counts[Status.PENDING] == 6 and counts[Status.SENDING] == 0
+    assert counts[Status.PENDING] == 8 and counts[Status.SENDING] == 0
     for delivery_id in ids:
         got = await store.get_delivery(delivery_id)
         assert got is not None and got.attempt_count == 0
