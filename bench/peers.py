@@ -20,9 +20,10 @@ receiver (HTTPS, OAuth2, TLS verified against the test CA):
 - Dramatiq: the same with ``dramatiq`` (processes × threads).
 
 The rate is measured at the receiver between the 5th and the 95th percentile of arrivals;
-CPU (user + system, ``/proc/<pid>/stat``) of the sender side — ``telepush serve``, or the
-peer's worker processes plus ``redis-server`` — over the same window. Every delivery id is
-checked at the receiver: lost (enqueued, never received) and duplicates.
+CPU (user + system, ``/proc/<pid>/stat``) of the sender side — ``telepush serve`` and its
+delivery processes, or the peer's worker processes plus ``redis-server`` — over the same
+window. Every delivery id is checked at the receiver: lost (enqueued, never received) and
+duplicates.
 
 Redis: ``--redis`` (default ``redis://127.0.0.1:6379/15``), its database flushed before each
 peer leg. When it does not answer, a private ``redis-server`` (no persistence) is started on
@@ -381,8 +382,13 @@ async def telepush_leg(s: Setup, run: int) -> Leg:
     tp = Telepush(s.ws, data_dir, name=f"serve-{run}", settings=settings)
     await tp.start(s.http)
     try:
-        groups = {"telepush": [tp.proc.pid], "receiver": [s.receiver.proc.pid]}
-        await watch(s, leg, lambda: groups, tp.proc.alive)
+        # the serve process and its delivery processes (if any)
+        await watch(
+            s,
+            leg,
+            lambda: {"telepush": tree(tp.proc.pid), "receiver": [s.receiver.proc.pid]},
+            tp.proc.alive,
+        )
         await settle(s, leg, loaded.ids)
     finally:
         tp.stop()

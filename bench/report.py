@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+# telepush's delivery_processes in every scenario (a command-line option): HTTP in a child
+# process beside the queue's, which on these two cores delivers ~20 % more (benchmarks.md).
+DELIVERY_PROCESSES = 1
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN = "<!-- results:begin -->"
 END = "<!-- results:end -->"
@@ -247,6 +251,13 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=None, help="repetitions (default 2; smoke 1)")
     p.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     p.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    p.add_argument(
+        "--delivery-processes",
+        type=int,
+        default=DELIVERY_PROCESSES,
+        help="the delivery_processes setting of every telepush process that delivers "
+        f"(default {DELIVERY_PROCESSES}; 0: each sends from its own process)",
+    )
     return p
 
 
@@ -262,8 +273,11 @@ def main(scenario: str, description: str, measure: Measure, extra: Any = None) -
     if args.runs is None:
         args.runs = 1 if args.smoke else 2
     machine = machine_note()
+    # every telepush process the scenario starts inherits it (API-only ones start none)
+    os.environ["TELEPUSH_DELIVERY_PROCESSES"] = str(args.delivery_processes)
     started = time.monotonic()
     result = asyncio.run(measure(args))
+    result.notes.append(f"telepush delivery_processes = {args.delivery_processes}")
     result.seconds = time.monotonic() - started
     result.smoke = args.smoke
     print_table(result)

@@ -23,7 +23,6 @@ from bench.procs import Receiver, Telepush, Workspace, oauth2_customer, run_bare
 
 SCENARIO = "throughput"
 CUSTOMER = "c0"
-DELIVERY_PROCESSES = 1
 
 
 def options(p: argparse.ArgumentParser) -> None:
@@ -33,12 +32,6 @@ def options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=64,
         help="requests in flight: the bare client's, and telepush's per-endpoint limit",
-    )
-    p.add_argument(
-        "--delivery-processes",
-        type=int,
-        default=DELIVERY_PROCESSES,
-        help=f"telepush's delivery_processes setting (default {DELIVERY_PROCESSES})",
     )
 
 
@@ -50,7 +43,6 @@ async def drain(
     count: int,
     run: int,
     per_endpoint: int,
-    delivery_processes: int,
 ) -> tuple[float, float, int]:
     """(deliveries/s, ingest events/s, lost) of one telepush run."""
     data_dir = ws.root / f"telepush-{run}"
@@ -61,10 +53,7 @@ async def drain(
     finally:
         api.stop()
     await receiver.reset(http)
-    settings = {
-        "per_endpoint_concurrency": per_endpoint,
-        "delivery_processes": delivery_processes,
-    }
+    settings = {"per_endpoint_concurrency": per_endpoint}
     tp = await Telepush(ws, data_dir, name=f"serve-{run}", settings=settings).start(http)
     try:
         await receiver.wait_count(http, count, timeout_s=max(60.0, count / 300))
@@ -106,14 +95,7 @@ async def measure(args: argparse.Namespace) -> report.Result:
                     log = await receiver.log(http)
                     deliveries.baseline.append(sustained_rate(log["times"]))
                     rate, ingest_rate, lost = await drain(
-                        ws,
-                        http,
-                        receiver,
-                        pool,
-                        count,
-                        run,
-                        args.concurrency,
-                        args.delivery_processes,
+                        ws, http, receiver, pool, count, run, args.concurrency
                     )
                     deliveries.telepush.append(rate)
                     ingest.telepush.append(ingest_rate)
@@ -129,8 +111,7 @@ async def measure(args: argparse.Namespace) -> report.Result:
         notes=[
             f"lost deliveries (accepted ids never received): {lost_total}",
             f"telepush: max_in_flight 256, per-endpoint limit {args.concurrency}, "
-            f"claim batch 200, {args.delivery_processes} delivery process(es), "
-            "SQLite synchronous=FULL",
+            "claim batch 200, SQLite synchronous=FULL",
         ],
     )
 

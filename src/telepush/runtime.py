@@ -97,8 +97,9 @@ def api_token(settings: Settings) -> tuple[str, Path | None]:
     return token, path
 
 
-def make_sender(settings: Settings, store: Store) -> Sender:
-    """The sender; OAuth2 tokens are shared with every process through ``store``."""
+def make_sender(settings: Settings, store: Store, *, delivering: bool = True) -> Sender:
+    """The sender; OAuth2 tokens are shared with every process through ``store``. Delivery
+    processes are started only for a process that ``delivering`` (runs a worker)."""
     tokens = TokenCache(shared=SharedTokens(store, margin_s=RENEW_MARGIN_S))
     return Sender(
         token_cache=tokens,
@@ -107,7 +108,7 @@ def make_sender(settings: Settings, store: Store) -> Sender:
         connect_timeout_s=settings.connect_timeout_s,
         total_timeout_s=settings.total_timeout_s,
         max_connections=settings.max_in_flight * 2,
-        delivery_processes=settings.delivery_processes,
+        delivery_processes=settings.delivery_processes if delivering else 0,
     )
 
 
@@ -197,7 +198,7 @@ async def serve(
     stop = asyncio.Event()
     sock = listen_socket(settings.host, settings.port) if run_api else None
     async with opened_store(settings, migrate=migrate) as store:
-        sender = make_sender(settings, store)
+        sender = make_sender(settings, store, delivering=run_worker)
         await sender.start()
         worker = make_worker(settings, store, sender) if run_worker else None
         ops = Operations(
