@@ -97,6 +97,7 @@ class Worker:
         # on PostgreSQL the leases a worker holds unsent would be kept from other workers.
         self.prefetch = PREFETCH_PER_SLOT * per_endpoint_limit if store.records_in_claim else 0
         self._slots = EndpointSlots(per_endpoint_limit, self._start)
+        self._holding: dict[str, Claimed] = {}  # started, and holding their endpoint's slot
         self._customers: dict[str, Customer] = {}
         self._policies: dict[tuple[str, int, str], RetryPolicy] = {}
 
@@ -182,14 +183,21 @@ class Worker:
         return len(batch)
 
     def _start(self, item: Claimed) -> None:
+        self._holding[item.delivery_id] = item
         task = asyncio.create_task(self._deliver(item))
         self._in_flight[item.delivery_id] = task
         task.add_done_callback(functools.partial(self._done, item))
 
     def _done(self, item: Claimed, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item.delivery_id, None)
-        self._slots.done(item)  # may start the endpoint's next waiting delivery
+        self._free_slot(item)  # if the attempt did not already
         self._wake.set()  # a slot is free
+
+    def _free_slot(self, item: Claimed) -> None:
+        """``item``'s request is over: its endpoint's next waiting delivery may start (once
+        per item: as soon as the reply is in, or when the attempt ends without one)."""
+        if self._holding.pop(item.delivery_id, None) is not None:
+            self._slots.done(item)
 
     async def _customer(self, item: Claimed) -> Customer | None:
         cached = self._customers.get(item.customer_id)
@@ -230,7 +238,11 @@ class Worker:
                 auth=customer.config.auth,
                 accepted_status=customer.config.accepted_status,
             )
-            result = await self.sender.send(request)
+            try:
+                result = await self.sender.send(request)
+            finally:
+                # the next request to the endpoint need not wait for this one's bookkeeping
+                self._free_slot(item)
             policy = self._policy(customer, item.service)
             outcome = decide(item, result, policy, finished_at=self.clock(), rng=self.rng)
             self.recorder.add(outcome)
