@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,56 @@ def test_delivery_processes_end_with_serve_even_when_it_is_killed(
             timeout_s=10,
             what="the delivery processes to exit",
         )
+
+
+def test_the_per_endpoint_limit_holds_in_the_delivery_process(
+    start_receiver: StartReceiver, start_telepush: StartTelepush
+) -> None:
+    """Every leased delivery is handed to the delivery process, which sends at most
+    per_endpoint_concurrency of them at a time; the rest wait there, and go out as replies
+    come in."""
+    rec = start_receiver()
+    tp = start_telepush(delivery_processes=1, per_endpoint_concurrency=2)
+    tp.put_customer("acme", oauth2_customer(rec))
+    # each push is stored at once and answered 2 s later
+    rec.control("POST", "faults", {"path": "/push/trip", "status": None, "times": 6, "delayS": 2})
+    ids = [tp.push("acme", "trip", {"itinId": f"t{i}"}) for i in range(6)]
+    wait_until(lambda: len(rec.get("/trips")["items"]) == 2, timeout_s=10, what="two pushes stored")
+    # the worker has leased the limit and twice as many ahead (SQLite): all sending
+    sending = tp.call("GET", "/v1/deliveries?customer=acme&status=sending&limit=100").json()
+    assert len(sending["items"]) == 6
+    time.sleep(1.0)  # well inside the first replies' 2 s: nothing more may go out
+    assert len(rec.get("/trips")["items"]) == 2
+    wait_until(
+        lambda: len(rec.get("/trips")["items"]) == 4, timeout_s=10, what="the next two pushes"
+    )
+    for delivery_id in ids:
+        done = tp.wait_status(delivery_id, "delivered", timeout_s=20)
+        assert [a["statusCode"] for a in done["attempts"]] == [200]
+
+
+def test_a_graceful_stop_releases_what_waits_in_the_delivery_process(
+    start_receiver: StartReceiver, start_telepush: StartTelepush, tmp_path: Path
+) -> None:
+    """Deliveries waiting in the delivery process for their endpoint's slot when `serve`
+    stops go back to the queue unsent, and are delivered after a restart."""
+    rec = start_receiver()
+    data_dir = tmp_path / "data"
+    tp = start_telepush(data_dir=data_dir, delivery_processes=1, per_endpoint_concurrency=1)
+    tp.put_customer("acme", oauth2_customer(rec))
+    rec.control("POST", "faults", {"path": "/push/trip", "status": None, "times": 1, "delayS": 30})
+    first = tp.push("acme", "trip", {"itinId": "t0"})
+    wait_until(lambda: rec.get("/trips")["items"] == ["t0"], timeout_s=10, what="t0 stored")
+    waiting = [tp.push("acme", "trip", {"itinId": f"t{i}"}) for i in (1, 2)]
+    wait_until(
+        lambda: all(tp.delivery(d)["status"] == "sending" for d in waiting),
+        timeout_s=10,
+        what="the next two to be leased",
+    )
+    assert tp.proc.stop() == 0  # the grace period (3 s) ends before t0's reply
+    assert rec.get("/trips")["items"] == ["t0"]  # the waiting ones never went out
+    again = start_telepush("again", data_dir=data_dir, delivery_processes=1)
+    for delivery_id in waiting:
+        done = again.wait_status(delivery_id, "delivered", timeout_s=20)
+        assert [a["statusCode"] for a in done["attempts"]] == [200]  # released unsent
+    assert again.wait_status(first, "delivered", timeout_s=20)["attempts"][-1]["statusCode"] == 200

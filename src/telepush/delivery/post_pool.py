@@ -6,6 +6,10 @@ feeds the writer thread from it; HTTP and TLS are most of the loop's work. With
 ``HttpPoster`` on its own event loop and core, over a private socket pair (``frames``). The
 queue, leases, retry decisions, metrics and OAuth2 tokens all stay in this process.
 
+Each endpoint (lane) is served by one child, chosen by hashing it, which keeps the
+per-endpoint limit on its requests itself (``lanes``): the worker hands over every delivery
+it has leased at once, and the child starts the next the moment a reply is in.
+
 A child that exits fails the posts it held with a CONNECT error (whether they reached the
 endpoint is unknown: at-least-once, as after any dropped connection) and is started again a
 second later; while no child is running, posts are made in this process.
@@ -22,6 +26,7 @@ import sys
 from typing import Any
 
 from telepush.delivery.frames import FrameChannel
+from telepush.delivery.lanes import LaneGate
 from telepush.delivery.post import HttpPoster, PostConfig
 from telepush.domain.delivery import AttemptResult, ErrorKind
 
@@ -76,6 +81,12 @@ class _Child:
         self.channel.send(message)
         return future
 
+    def cancel(self, number: int) -> None:
+        """The caller gave up on post ``number``: the child drops it (or aborts it)."""
+        self.held.pop(number, None)
+        if self.channel is not None and self.channel.open:
+            self.channel.send((number,))
+
     def _answered(self, message: tuple[int, AttemptResult]) -> None:
         number, result = message
         future = self.held.pop(number, None)
@@ -111,13 +122,14 @@ class _Child:
 
 
 class PostPool:
-    """``post`` like an ``HttpPoster``, made by the least busy running delivery process."""
+    """``post`` like an ``HttpPoster``, made by the delivery process serving the endpoint."""
 
     def __init__(self, config: PostConfig, processes: int) -> None:
         self.config = config
         self._children = [_Child(n) for n in range(processes)]
         self._numbers = itertools.count()
         self._fallback: HttpPoster | None = None
+        self._fallback_lanes = LaneGate()
         self._watchers: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -155,21 +167,33 @@ class PostPool:
                 await child.start(self.config)
             except Exception:
                 log.exception("could not start delivery process %d", child.number)
+                child.exited.set()  # try again
 
     async def post(
-        self, url: str, payload: bytes, headers: dict[str, str], accepted_status: str
+        self,
+        url: str,
+        payload: bytes,
+        headers: dict[str, str],
+        accepted_status: str,
+        *,
+        lane: tuple[str, str],
+        limit: int = 0,
     ) -> AttemptResult:
-        child = min((c for c in self._children if c.up), key=lambda c: len(c.held), default=None)
-        if child is None:  # none running (restarting): post from this process meanwhile
+        """Post through the child serving ``lane``, at most ``limit`` of the lane's posts at
+        a time (0: no limit)."""
+        child = self._children[hash(lane) % len(self._children)]
+        if not child.up:  # restarting: post from this process meanwhile, within the limit
             if self._fallback is None:
                 self._fallback = HttpPoster(self.config)
-            return await self._fallback.post(url, payload, headers, accepted_status)
+            async with self._fallback_lanes.slot(lane, limit):
+                return await self._fallback.post(url, payload, headers, accepted_status)
         number = next(self._numbers)
-        future = child.post((number, url, payload, headers, accepted_status), number)
+        future = child.post((number, url, payload, headers, accepted_status, lane, limit), number)
         try:
             return await future
-        finally:
-            child.held.pop(number, None)
+        except asyncio.CancelledError:
+            child.cancel(number)
+            raise
 
     async def close(self) -> None:
         self._closing = True

@@ -1,7 +1,8 @@
 """A delivery process: ``python -m telepush.delivery.post_process FD CONFIG_JSON``.
 
 Started by ``post_pool`` with one end of a socket pair as FD. It posts what it is sent with
-an ``HttpPoster`` of the given configuration and answers each post with its result. It
+an ``HttpPoster`` of the given configuration, at most each message's limit at a time per
+endpoint (the others wait their turn), and answers each post with its result. It
 ignores SIGINT and SIGTERM: its parent decides when it stops, by closing the socket (after
 its own graceful drain, when nothing is in flight any more); it then exits.
 """
@@ -20,7 +21,9 @@ import sys
 from typing import Any
 
 from telepush.delivery.frames import FrameChannel
+from telepush.delivery.lanes import LaneGate
 from telepush.delivery.post import HttpPoster, PostConfig
+from telepush.domain.delivery import AttemptResult
 
 log = logging.getLogger("telepush.delivery_process")
 
@@ -29,12 +32,24 @@ async def serve(fd: int, config: PostConfig) -> None:
     loop = asyncio.get_running_loop()
     poster = HttpPoster(config)
     await poster.start()
+    lanes = LaneGate()
     gone = loop.create_future()
-    posts: set[asyncio.Task[Any]] = set()
+    posts: dict[int, asyncio.Task[Any]] = {}
+
+    async def post(
+        url: str,
+        payload: bytes,
+        headers: dict[str, str],
+        accepted_status: str,
+        lane: tuple[str, str],
+        limit: int,
+    ) -> AttemptResult:
+        async with lanes.slot(lane, limit):
+            return await poster.post(url, payload, headers, accepted_status)
 
     def answer(number: int, task: asyncio.Task[Any]) -> None:
-        posts.discard(task)
-        if task.cancelled():
+        posts.pop(number, None)
+        if task.cancelled():  # the parent gave up on it: no answer wanted
             return
         exc = task.exception()
         result = poster.failure(exc) if exc is not None else task.result()
@@ -42,9 +57,14 @@ async def serve(fd: int, config: PostConfig) -> None:
             channel.send((number, result))
 
     def received(message: tuple[Any, ...]) -> None:
-        number, url, payload, headers, accepted_status = message
-        task = loop.create_task(poster.post(url, payload, headers, accepted_status))
-        posts.add(task)
+        if len(message) == 1:  # (number,): cancel that post
+            task = posts.get(message[0])
+            if task is not None:
+                task.cancel()
+            return
+        number, *args = message
+        task = loop.create_task(post(*args))
+        posts[number] = task
         task.add_done_callback(functools.partial(answer, number))
 
     def lost(_exc: BaseException | None) -> None:
@@ -56,9 +76,9 @@ async def serve(fd: int, config: PostConfig) -> None:
     await loop.create_unix_connection(lambda: channel, sock=sock)
     await gone
     # The parent has closed its end: nobody reads the answers any more.
-    for task in list(posts):
+    for task in list(posts.values()):
         task.cancel()
-    await asyncio.gather(*posts, return_exceptions=True)
+    await asyncio.gather(*posts.values(), return_exceptions=True)
     await poster.close()
 
 

@@ -42,6 +42,9 @@ class PushRequest:
     customer_revision: int
     auth: OAuth2Auth | BasicAuth
     accepted_status: str
+    # With delivery processes (``Sender.limits_endpoints``): at most this many requests to
+    # the endpoint at a time, the rest waiting in the delivery process (0: no limit).
+    endpoint_limit: int = 0
 
 
 _URL_CACHE_SIZE = 4096
@@ -92,6 +95,12 @@ class Sender:
         # Parsed and checked destination per URL string: a URL (may be sent to) or the
         # refusal. Customers' URLs are few; the cache is cleared if it ever grows large.
         self._destinations: dict[str, URL | AttemptResult] = {}
+
+    @property
+    def limits_endpoints(self) -> bool:
+        """Whether requests may be handed over beyond the per-endpoint limit, which the
+        delivery processes then keep (``PushRequest.endpoint_limit``)."""
+        return self._pool is not None
 
     async def start(self) -> None:
         """Open the connection pool and start the delivery processes (``send`` opens the
@@ -204,5 +213,12 @@ class Sender:
             "Telepush-Service": req.service,
         }
         if self._pool is not None:
-            return await self._pool.post(str(url), req.payload, headers, req.accepted_status)
+            return await self._pool.post(
+                str(url),
+                req.payload,
+                headers,
+                req.accepted_status,
+                lane=(req.customer_id, req.service),
+                limit=req.endpoint_limit,
+            )
         return await self._local.post(url, req.payload, headers, req.accepted_status)

@@ -11,7 +11,8 @@ where one process serves the queue, the worker also claims ahead: up to ``prefet
 the per-endpoint limit) more leases of a healthy endpoint than it may send at once, which
 wait in ``EndpointSlots`` (the limit on requests in flight is kept there) so that a slot
 that comes free while the next claim is on its way (a few ms: a claim commits) is refilled
-at once.
+at once. With delivery processes the limit is kept in the delivery process instead, which
+then refills a slot the moment a reply is in (``lanes``).
 A crash between a 200 and its record means the delivery is sent again after its lease
 expires (at-least-once; receivers de-duplicate on ``Telepush-Delivery-Id``).
 """
@@ -96,7 +97,12 @@ class Worker:
         # Claiming ahead pays where a claim round trip is the wait (SQLite: one process);
         # on PostgreSQL the leases a worker holds unsent would be kept from other workers.
         self.prefetch = PREFETCH_PER_SLOT * per_endpoint_limit if store.records_in_claim else 0
-        self._slots = EndpointSlots(per_endpoint_limit, self._start)
+        # With delivery processes, which keep the per-endpoint limit on requests themselves,
+        # every lease is handed over at once and its delivery process starts it as soon as
+        # the endpoint has room, without a round trip to this process.
+        self._sender_limits = bool(getattr(sender, "limits_endpoints", False))
+        slots = per_endpoint_limit + (self.prefetch if self._sender_limits else 0)
+        self._slots = EndpointSlots(slots, self._start)
         self._holding: dict[str, Claimed] = {}  # started, and holding their endpoint's slot
         self._customers: dict[str, Customer] = {}
         self._policies: dict[tuple[str, int, str], RetryPolicy] = {}
@@ -237,6 +243,7 @@ class Worker:
                 customer_revision=customer.revision,
                 auth=customer.config.auth,
                 accepted_status=customer.config.accepted_status,
+                endpoint_limit=self.per_endpoint_limit if self._sender_limits else 0,
             )
             try:
                 result = await self.sender.send(request)
