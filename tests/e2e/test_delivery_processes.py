@@ -120,14 +120,15 @@ def test_delivery_processes_end_with_serve_even_when_it_is_killed(
         )
 
 
-def test_the_per_endpoint_limit_holds_in_the_delivery_process(
-    start_receiver: StartReceiver, start_telepush: StartTelepush
+@pytest.mark.parametrize("processes", [1, 2])
+def test_the_per_endpoint_limit_holds_in_the_delivery_processes(
+    start_receiver: StartReceiver, start_telepush: StartTelepush, processes: int
 ) -> None:
-    """Every leased delivery is handed to the delivery process, which sends at most
-    per_endpoint_concurrency of them at a time; the rest wait there, and go out as replies
-    come in."""
+    """Every leased delivery is handed over to the delivery processes, which send at most
+    per_endpoint_concurrency of them at a time together (each its share); the rest wait
+    there, and go out as replies come in."""
     rec = start_receiver()
-    tp = start_telepush(delivery_processes=1, per_endpoint_concurrency=2)
+    tp = start_telepush(delivery_processes=processes, per_endpoint_concurrency=2)
     tp.put_customer("acme", oauth2_customer(rec))
     # each push is stored at once and answered 2 s later
     rec.control("POST", "faults", {"path": "/push/trip", "status": None, "times": 6, "delayS": 2})

@@ -2,8 +2,9 @@
 order: how a delivery process keeps the per-endpoint limit on the requests it makes.
 
 With delivery processes the worker hands every delivery it has leased (up to the limit and
-the deliveries claimed ahead) to the process that serves the endpoint, which starts the next
-one the moment a reply is in, without a round trip to the worker.
+the deliveries claimed ahead) to the delivery processes, each keeping its share of the
+endpoint's limit, which start the next one the moment a reply is in, without a round trip
+to the worker.
 """
 
 from __future__ import annotations

@@ -6,13 +6,14 @@ feeds the writer thread from it; HTTP and TLS are most of the loop's work. With
 ``HttpPoster`` on its own event loop and core, over a private socket pair (``frames``). The
 queue, leases, retry decisions, metrics and OAuth2 tokens all stay in this process.
 
-Each endpoint (lane) is served by one child, chosen by hashing it, which keeps the
-per-endpoint limit on its requests itself (``lanes``): the worker hands over every delivery
-it has leased at once, and the child starts the next the moment a reply is in.
+The delivery processes keep the per-endpoint limit on requests themselves (``lanes``): an
+endpoint's (lane's) posts go round the processes in turn, each process allowed its share of
+the limit, so the worker hands over every delivery it has leased at once and a process starts
+the next the moment a reply is in.
 
 A child that exits fails the posts it held with a CONNECT error (whether they reached the
 endpoint is unknown: at-least-once, as after any dropped connection) and is started again a
-second later; while no child is running, posts are made in this process.
+second later; meanwhile its share of the posts is made in this process.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ log = logging.getLogger("telepush.delivery_processes")
 RESTART_AFTER_S = 1.0
 STOP_WAIT_S = 5.0  # for a child to exit after its socket closes, before it is killed
 _SOCKET_BUFFER_BYTES = 1 << 20
+_MAX_LANES = 100_000  # turns remembered; forgetting them only restarts the rotation
 
 
 class _Child:
@@ -130,6 +132,7 @@ class PostPool:
         self._numbers = itertools.count()
         self._fallback: HttpPoster | None = None
         self._fallback_lanes = LaneGate()
+        self._turns: dict[tuple[str, str], int] = {}  # lane -> the process it went to last
         self._watchers: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -179,13 +182,23 @@ class PostPool:
         lane: tuple[str, str],
         limit: int = 0,
     ) -> AttemptResult:
-        """Post through the child serving ``lane``, at most ``limit`` of the lane's posts at
-        a time (0: no limit)."""
-        child = self._children[hash(lane) % len(self._children)]
-        if not child.up:  # restarting: post from this process meanwhile, within the limit
+        """Post through a delivery process, at most ``limit`` of the lane's posts at a time
+        (0: no limit). A lane's posts go round its processes in turn, each keeping its share
+        of the limit."""
+        count = len(self._children) if limit <= 0 else min(len(self._children), limit)
+        turn = self._turns.get(lane, -1) + 1
+        if turn >= count:
+            turn = 0
+        if len(self._turns) >= _MAX_LANES:
+            self._turns.clear()
+        self._turns[lane] = turn
+        child = self._children[turn]
+        if limit > 0:
+            limit = limit // count + (1 if turn < limit % count else 0)
+        if not child.up:  # restarting: post from this process meanwhile, within its share
             if self._fallback is None:
                 self._fallback = HttpPoster(self.config)
-            async with self._fallback_lanes.slot(lane, limit):
+            async with self._fallback_lanes.slot((lane, turn), limit):
                 return await self._fallback.post(url, payload, headers, accepted_status)
         number = next(self._numbers)
         future = child.post((number, url, payload, headers, accepted_status, lane, limit), number)
