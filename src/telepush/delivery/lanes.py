@@ -29,18 +29,20 @@ class LaneGate:
     @asynccontextmanager
     async def slot(self, lane: Hashable, limit: int) -> AsyncIterator[None]:
         """Hold one of ``lane``'s ``limit`` slots (no limit when ``limit`` <= 0)."""
-        if limit <= 0:
-            yield
-            return
-        await self._acquire(lane, limit)
+        await self.acquire(lane, limit)
         try:
             yield
         finally:
-            self._release(lane)
+            self.release(lane, limit)
 
-    async def _acquire(self, lane: Hashable, limit: int) -> None:
-        if self._running.get(lane, 0) < limit and not self._waiting.get(lane):
-            self._running[lane] = self._running.get(lane, 0) + 1
+    async def acquire(self, lane: Hashable, limit: int) -> None:
+        """Take one of ``lane``'s ``limit`` slots, waiting in line for it when all are
+        taken (at once when ``limit`` <= 0); ``release`` it after."""
+        if limit <= 0:
+            return
+        running = self._running.get(lane, 0)
+        if running < limit and lane not in self._waiting:
+            self._running[lane] = running + 1
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(lane, deque()).append(turn)
@@ -52,6 +54,10 @@ class LaneGate:
             else:
                 self._forget(lane, turn)
             raise
+
+    def release(self, lane: Hashable, limit: int) -> None:
+        if limit > 0:
+            self._release(lane)
 
     def _release(self, lane: Hashable) -> None:
         queue = self._waiting.get(lane)

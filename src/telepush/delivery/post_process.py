@@ -44,8 +44,11 @@ async def serve(fd: int, config: PostConfig) -> None:
         lane: tuple[str, str],
         limit: int,
     ) -> AttemptResult:
-        async with lanes.slot(lane, limit):
+        await lanes.acquire(lane, limit)
+        try:
             return await poster.post(url, payload, headers, accepted_status)
+        finally:
+            lanes.release(lane, limit)
 
     def answer(number: int, task: asyncio.Task[Any]) -> None:
         posts.pop(number, None)

@@ -145,7 +145,7 @@ class Sender:
             raise
         except Exception as exc:  # a net under _send, which maps the expected failures
             result = self._local.failure(exc)
-        return replace(result, duration_ms=round((time.perf_counter() - started) * 1000))
+        return result.took(round((time.perf_counter() - started) * 1000))
 
     async def _send(self, req: PushRequest) -> AttemptResult:
         if self._closed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -103,3 +104,17 @@ def test_outcomes_name_their_endpoint() -> None:
         Status.PENDING,
         Status.FAILED,
     ]
+
+
+def test_took_changes_only_the_duration() -> None:
+    result = AttemptResult(
+        ok=False,
+        status_code=503,
+        error=ErrorKind.HTTP_STATUS,
+        detail="HTTP 503",
+        response="busy",
+        duration_ms=1,
+        retry_after_s=2.5,
+        token_renewed=True,
+    )
+    assert result.took(42) == dataclasses.replace(result, duration_ms=42)
