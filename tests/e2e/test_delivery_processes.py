@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import StartReceiver, StartTelepush, oauth2_customer
+from tests.e2e.conftest import StartReceiver, StartTelepush, Telepush, oauth2_customer
 from tests.support.procs import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -34,6 +34,17 @@ def delivery_processes(parent_pid: int) -> list[int]:
     return sorted(found)
 
 
+def started(tp: Telepush, count: int, *, not_: int | None = None) -> list[int]:
+    """Wait for ``count`` delivery processes of ``tp`` (none of them ``not_``)."""
+    assert tp.proc.proc is not None
+    pid = tp.proc.proc.pid
+    return wait_until(
+        lambda: len(found := [c for c in delivery_processes(pid) if c != not_]) == count and found,
+        timeout_s=10,
+        what=f"{count} delivery process(es) of {pid}",
+    )
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -47,12 +58,7 @@ def test_pushes_go_out_through_the_delivery_processes_with_one_token(
 ) -> None:
     rec = start_receiver()
     tp = start_telepush(delivery_processes=2)
-    assert tp.proc.proc is not None
-    children = wait_until(
-        lambda: len(found := delivery_processes(tp.proc.proc.pid)) == 2 and found,  # type: ignore[union-attr]
-        timeout_s=10,
-        what="two delivery processes",
-    )
+    children = started(tp, 2)
     tp.put_customer("acme", oauth2_customer(rec))
     ids = [tp.push("acme", "trip", {"itinId": f"t{i}", "n": i}) for i in range(40)]
     for delivery_id in ids:
@@ -64,7 +70,7 @@ def test_pushes_go_out_through_the_delivery_processes_with_one_token(
     assert all(r["authScheme"].lower() == "bearer" for r in pushed)
     # tokens are fetched by the serve process and shared: one for all, whoever posted
     assert len([r for r in log if r["path"] == "/oauth/token"]) == 1
-    assert delivery_processes(tp.proc.proc.pid) == children  # none died on the way
+    assert started(tp, 2) == children  # none died on the way
 
 
 def test_a_killed_delivery_process_costs_one_attempt_and_is_started_again(
@@ -72,11 +78,7 @@ def test_a_killed_delivery_process_costs_one_attempt_and_is_started_again(
 ) -> None:
     rec = start_receiver()
     tp = start_telepush(delivery_processes=1)
-    assert tp.proc.proc is not None
-    serve_pid = tp.proc.proc.pid
-    [child] = wait_until(
-        lambda: delivery_processes(serve_pid) or None, timeout_s=10, what="a delivery process"
-    )
+    [child] = started(tp, 1)
     tp.put_customer("acme", oauth2_customer(rec))
     # the receiver stores the push, then holds its answer: the request is in the child
     rec.control("POST", "faults", {"path": "/push/trip", "status": None, "times": 1, "delayS": 30})
@@ -89,9 +91,7 @@ def test_a_killed_delivery_process_costs_one_attempt_and_is_started_again(
     first, second = done["attempts"]
     assert first["error"] == "connect" and "delivery process stopped" in first["detail"]
     assert second["statusCode"] == 200
-    [again] = wait_until(
-        lambda: delivery_processes(serve_pid) or None, timeout_s=10, what="a new delivery process"
-    )
+    [again] = started(tp, 1, not_=child)
     assert again != child
     assert "delivery process 0 exited" in tp.proc.log()
 
@@ -101,18 +101,10 @@ def test_delivery_processes_end_with_serve_even_when_it_is_killed(
 ) -> None:
     graceful = start_telepush("graceful", delivery_processes=2)
     killed = start_telepush("killed", delivery_processes=2)
-    pids = {}
-    for tp in (graceful, killed):
-        assert tp.proc.proc is not None
-        pid = tp.proc.proc.pid
-        pids[pid] = wait_until(
-            lambda pid=pid: len(found := delivery_processes(pid)) == 2 and found,
-            timeout_s=10,
-            what="two delivery processes",
-        )
+    children_of = [started(tp, 2) for tp in (graceful, killed)]
     assert graceful.proc.stop() == 0
     killed.proc.kill9()  # its children see their socket close, and exit
-    for children in pids.values():
+    for children in children_of:
         wait_until(
             lambda children=children: not any(alive(c) for c in children),
             timeout_s=10,
