@@ -136,7 +136,10 @@ def test_the_per_endpoint_limit_holds_in_the_delivery_processes(
     )
     for delivery_id in ids:
         done = tp.wait_status(delivery_id, "delivered", timeout_s=20)
-        assert [a["statusCode"] for a in done["attempts"]] == [200]
+        [attempt] = done["attempts"]
+        assert attempt["statusCode"] == 200
+        # the exchange's 2 s, not the wait for the endpoint's turn (up to 4 s more)
+        assert 1900 <= attempt["durationMs"] < 3500, attempt
 
 
 def test_a_graceful_stop_releases_what_waits_in_the_delivery_process(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+import math
+import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
@@ -113,12 +115,16 @@ class HttpPoster:
     async def post(
         self, url: URL | str, payload: bytes, headers: dict[str, str], accepted_status: str
     ) -> AttemptResult:
+        """The exchange's result, with its duration in whole ms rounded up (so at least 1):
+        from the request's start to the reply read, not counting any wait before it."""
+        started = time.perf_counter()
         try:
-            return await self._post(url, payload, headers, accepted_status)
+            result = await self._post(url, payload, headers, accepted_status)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a net under _post, which maps the expected failures
-            return self.failure(exc)
+            result = self.failure(exc)
+        return result.took(math.ceil((time.perf_counter() - started) * 1000))
 
     async def _post(
         self, url: URL | str, payload: bytes, headers: dict[str, str], accepted_status: str

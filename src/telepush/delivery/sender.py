@@ -137,7 +137,11 @@ class Sender:
         await self.close()
 
     async def send(self, req: PushRequest) -> AttemptResult:
-        """One attempt (plus one immediate re-send after an OAuth2 token renewal)."""
+        """One attempt (plus one immediate re-send after an OAuth2 token renewal).
+
+        Its duration is the HTTP exchange's, as the poster measured it (a delivery process
+        does not count the wait for the endpoint's turn); an attempt that made none (a
+        refused destination, a failing token endpoint) gets the time it took here."""
         started = time.perf_counter()
         try:
             result = await self._send(req)
@@ -145,6 +149,8 @@ class Sender:
             raise
         except Exception as exc:  # a net under _send, which maps the expected failures
             result = self._local.failure(exc)
+        if result.duration_ms:
+            return result
         return result.took(round((time.perf_counter() - started) * 1000))
 
     async def _send(self, req: PushRequest) -> AttemptResult:
