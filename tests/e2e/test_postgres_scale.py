@@ -352,15 +352,25 @@ def test_kill_9_of_a_worker_its_leases_are_completed_by_the_others(
     assert set(topo.statuses(sorted(orphaned)).values()) == {"delivered"}
 
 
+@pytest.mark.parametrize("delivery_processes", [0, 1])
 def test_per_endpoint_concurrency_holds_across_processes(
-    shared_database: str, start_receiver: StartReceiver, start_topology: StartTopology
+    shared_database: str,
+    start_receiver: StartReceiver,
+    start_topology: StartTopology,
+    delivery_processes: int,
 ) -> None:
     """With a per-endpoint limit of 4 on each of 3 workers, a slow endpoint never has more
-    than 4 deliveries in flight in all (not 12), seen by the API and by the receiver."""
+    than 4 deliveries in flight in all (not 12), seen by the API and by the receiver; also
+    when each worker posts through a delivery process."""
     limit = 4
     rec = start_receiver()
     slow_answers(rec, "*", 0.3)
-    topo = start_topology(POSTGRES_URL, shared_database, per_endpoint_concurrency=limit)
+    topo = start_topology(
+        POSTGRES_URL,
+        shared_database,
+        per_endpoint_concurrency=limit,
+        delivery_processes=delivery_processes,
+    )
     topo.api.put_customer("acme", oauth2_customer(rec))
     total = 120
     accepted = topo.push_all("acme", "trip", trips("trip", total))
