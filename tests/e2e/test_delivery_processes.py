@@ -34,13 +34,15 @@ def delivery_processes(parent_pid: int) -> list[int]:
     return sorted(found)
 
 
-def started(tp: Telepush, count: int, *, not_: int | None = None) -> list[int]:
+def started(
+    tp: Telepush, count: int, *, not_: int | None = None, timeout_s: float = 10
+) -> list[int]:
     """Wait for ``count`` delivery processes of ``tp`` (none of them ``not_``)."""
     assert tp.proc.proc is not None
     pid = tp.proc.proc.pid
     return wait_until(
         lambda: len(found := [c for c in delivery_processes(pid) if c != not_]) == count and found,
-        timeout_s=10,
+        timeout_s=timeout_s,
         what=f"{count} delivery process(es) of {pid}",
     )
 
@@ -94,6 +96,30 @@ def test_a_killed_delivery_process_costs_one_attempt_and_is_started_again(
     [again] = started(tp, 1, not_=child)
     assert again != child
     assert "delivery process 0 exited" in tp.proc.log()
+
+
+def test_a_delivery_process_that_stops_answering_is_replaced(
+    start_receiver: StartReceiver, start_telepush: StartTelepush
+) -> None:
+    """A delivery process that is alive but answers nothing (here: stopped by SIGSTOP) is
+    killed after 10 s without an answer, and what it held is retried through a new one."""
+    rec = start_receiver()
+    tp = start_telepush(delivery_processes=1)
+    tp.put_customer("acme", oauth2_customer(rec))
+    [child] = started(tp, 1)
+    os.kill(child, signal.SIGSTOP)
+    try:
+        delivery_id = tp.push("acme", "trip", {"itinId": "t-1"})
+        [again] = started(tp, 1, not_=child, timeout_s=30)
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+    assert again != child and not alive(child)
+    done = tp.wait_status(delivery_id, "delivered", timeout_s=20)
+    first, second = done["attempts"]
+    assert first["error"] == "connect" and "delivery process stopped" in first["detail"]
+    assert second["statusCode"] == 200
+    assert "has not answered for" in tp.proc.log()
 
 
 def test_delivery_processes_end_with_serve_even_when_it_is_killed(

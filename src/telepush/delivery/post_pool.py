@@ -34,6 +34,11 @@ from telepush.domain.delivery import AttemptResult, ErrorKind
 log = logging.getLogger("telepush.delivery_processes")
 
 RESTART_AFTER_S = 1.0
+# A running child is pinged this often; one that has answered nothing (pings included) for
+# UNRESPONSIVE_S is killed, which fails what it held and starts it again.
+PING_EVERY_S = 2.0
+UNRESPONSIVE_S = 10.0
+PING = -1  # the number of a ping (posts count up from 0)
 STOP_WAIT_S = 5.0  # for a child to exit after its socket closes, before it is killed
 _SOCKET_BUFFER_BYTES = 1 << 20
 _MAX_LANES = 100_000  # turns remembered; forgetting them only restarts the rotation
@@ -48,6 +53,7 @@ class _Child:
         self.channel: FrameChannel | None = None
         self.held: dict[int, asyncio.Future[AttemptResult]] = {}
         self.exited = asyncio.Event()
+        self.heard_at = 0.0  # loop time of the last message from the child
 
     @property
     def up(self) -> bool:
@@ -75,6 +81,11 @@ class _Child:
         channel = FrameChannel(self._answered, self._lost)
         await loop.create_unix_connection(lambda: channel, sock=ours)
         self.channel = channel
+        self.heard_at = loop.time()
+
+    def ping(self) -> None:
+        if self.channel is not None and self.channel.open:
+            self.channel.send((PING,))
 
     def post(self, message: tuple[Any, ...], number: int) -> asyncio.Future[AttemptResult]:
         assert self.channel is not None
@@ -90,6 +101,7 @@ class _Child:
             self.channel.send((number,))
 
     def _answered(self, message: tuple[int, AttemptResult]) -> None:
+        self.heard_at = asyncio.get_running_loop().time()
         number, result = message
         future = self.held.pop(number, None)
         if future is not None and not future.done():
@@ -151,9 +163,24 @@ class PostPool:
         log.info("%d delivery processes started", len(self._children))
 
     async def _watch(self, child: _Child) -> None:
-        """Start ``child`` again whenever it exits, until the pool closes."""
+        """Ping ``child`` while it runs, kill it when it stops answering, and start it
+        again whenever it exits, until the pool closes."""
+        loop = asyncio.get_running_loop()
         while True:
-            await child.exited.wait()
+            try:
+                await asyncio.wait_for(child.exited.wait(), PING_EVERY_S)
+            except TimeoutError:
+                silent_s = loop.time() - child.heard_at
+                if child.up and silent_s > UNRESPONSIVE_S and child.process is not None:
+                    log.error(
+                        "delivery process %d has not answered for %.0f s; killing it",
+                        child.number,
+                        silent_s,
+                    )
+                    child.process.kill()
+                else:
+                    child.ping()
+                continue
             if self._closing:
                 return
             code = None if child.process is None else await child.process.wait()

@@ -23,6 +23,7 @@ from typing import Any
 from telepush.delivery.frames import FrameChannel
 from telepush.delivery.lanes import LaneGate
 from telepush.delivery.post import HttpPoster, PostConfig
+from telepush.delivery.post_pool import PING
 from telepush.domain.delivery import AttemptResult
 
 log = logging.getLogger("telepush.delivery_process")
@@ -60,7 +61,10 @@ async def serve(fd: int, config: PostConfig) -> None:
             channel.send((number, result))
 
     def received(message: tuple[Any, ...]) -> None:
-        if len(message) == 1:  # (number,): cancel that post
+        if len(message) == 1:  # (number,): cancel that post; (PING,): say we are here
+            if message[0] == PING:
+                channel.send((PING, None))
+                return
             task = posts.get(message[0])
             if task is not None:
                 task.cancel()
