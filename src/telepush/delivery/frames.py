@@ -17,6 +17,9 @@ from typing import Any, cast
 log = logging.getLogger("telepush.frames")
 
 _HEADER = 4
+# The message numbered PING asks the other end to answer at once with (PING, None): it is
+# alive. Posts are numbered from 0.
+PING = -1
 # A frame larger than this is a bug (or a corrupt stream): the channel closes.
 MAX_FRAME_BYTES = 1 << 31
 

@@ -26,7 +26,7 @@ import socket
 import sys
 from typing import Any
 
-from telepush.delivery.frames import FrameChannel
+from telepush.delivery.frames import PING, FrameChannel
 from telepush.delivery.lanes import LaneGate
 from telepush.delivery.post import HttpPoster, PostConfig
 from telepush.domain.delivery import AttemptResult, ErrorKind
@@ -38,7 +38,6 @@ RESTART_AFTER_S = 1.0
 # UNRESPONSIVE_S is killed, which fails what it held and starts it again.
 PING_EVERY_S = 2.0
 UNRESPONSIVE_S = 10.0
-PING = -1  # the number of a ping (posts count up from 0)
 STOP_WAIT_S = 5.0  # for a child to exit after its socket closes, before it is killed
 _SOCKET_BUFFER_BYTES = 1 << 20
 _MAX_LANES = 100_000  # turns remembered; forgetting them only restarts the rotation
@@ -136,13 +135,14 @@ class _Child:
 
 
 class PostPool:
-    """``post`` like an ``HttpPoster``, made by the delivery process serving the endpoint."""
+    """``post`` like an ``HttpPoster``, made by the delivery processes."""
 
-    def __init__(self, config: PostConfig, processes: int) -> None:
+    def __init__(self, config: PostConfig, processes: int, fallback: HttpPoster) -> None:
+        """``fallback`` (its owner opens and closes it) posts while a child restarts."""
         self.config = config
         self._children = [_Child(n) for n in range(processes)]
         self._numbers = itertools.count()
-        self._fallback: HttpPoster | None = None
+        self._fallback = fallback
         self._fallback_lanes = LaneGate()
         self._turns: dict[tuple[str, str], int] = {}  # lane -> the process it went to last
         self._watchers: list[asyncio.Task[None]] = []
@@ -223,8 +223,6 @@ class PostPool:
         if limit > 0:
             limit = limit // count + (1 if turn < limit % count else 0)
         if not child.up:  # restarting: post from this process meanwhile, within its share
-            if self._fallback is None:
-                self._fallback = HttpPoster(self.config)
             async with self._fallback_lanes.slot((lane, turn), limit):
                 return await self._fallback.post(url, payload, headers, accepted_status)
         number = next(self._numbers)
@@ -243,5 +241,3 @@ class PostPool:
         codes = await asyncio.gather(*(child.stop() for child in self._children))
         if any(code not in (0, None) for code in codes):
             log.warning("delivery processes exited with codes %s", codes)
-        if self._fallback is not None:
-            await self._fallback.close()

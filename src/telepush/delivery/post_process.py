@@ -20,10 +20,9 @@ import socket
 import sys
 from typing import Any
 
-from telepush.delivery.frames import FrameChannel
+from telepush.delivery.frames import PING, FrameChannel
 from telepush.delivery.lanes import LaneGate
 from telepush.delivery.post import HttpPoster, PostConfig
-from telepush.delivery.post_pool import PING
 from telepush.domain.delivery import AttemptResult
 
 log = logging.getLogger("telepush.delivery_process")

@@ -88,7 +88,11 @@ class Sender:
             keepalive_timeout_s=keepalive_timeout_s,
         )
         self._local = HttpPoster(self.config)  # a bad CA bundle fails here, at start-up
-        self._pool = PostPool(self.config, delivery_processes) if delivery_processes else None
+        self._pool = (
+            PostPool(self.config, delivery_processes, fallback=self._local)
+            if delivery_processes
+            else None
+        )
         self.tokens = token_cache if token_cache is not None else TokenCache(clock=clock)
         self._token_client: TokenClient | None = None
         self._closed = False

@@ -100,10 +100,10 @@ class Worker:
         # With delivery processes, which keep the per-endpoint limit on requests themselves,
         # every lease is handed over at once and its delivery process starts it as soon as
         # the endpoint has room, without a round trip to this process.
-        self._sender_limits = bool(getattr(sender, "limits_endpoints", False))
+        self._sender_limits = sender.limits_endpoints
         slots = per_endpoint_limit + (self.prefetch if self._sender_limits else 0)
         self._slots = EndpointSlots(slots, self._start)
-        self._holding: dict[str, Claimed] = {}  # started, and holding their endpoint's slot
+        self._holding: set[str] = set()  # started, and holding their endpoint's slot
         self._customers: dict[str, Customer] = {}
         self._policies: dict[tuple[str, int, str], RetryPolicy] = {}
 
@@ -189,7 +189,7 @@ class Worker:
         return len(batch)
 
     def _start(self, item: Claimed) -> None:
-        self._holding[item.delivery_id] = item
+        self._holding.add(item.delivery_id)
         task = asyncio.create_task(self._deliver(item))
         self._in_flight[item.delivery_id] = task
         task.add_done_callback(functools.partial(self._done, item))
@@ -202,7 +202,8 @@ class Worker:
     def _free_slot(self, item: Claimed) -> None:
         """``item``'s request is over: its endpoint's next waiting delivery may start (once
         per item: as soon as the reply is in, or when the attempt ends without one)."""
-        if self._holding.pop(item.delivery_id, None) is not None:
+        if item.delivery_id in self._holding:
+            self._holding.remove(item.delivery_id)
             self._slots.done(item)
 
     async def _customer(self, item: Claimed) -> Customer | None:

@@ -31,6 +31,8 @@ def now() -> datetime:
 class ScriptedSender:
     """Answers each send with ``script(request)``; counts concurrency."""
 
+    limits_endpoints = False  # the worker keeps the per-endpoint limit
+
     def __init__(self, script: Callable[[PushRequest], AttemptResult] | None = None) -> None:
         self.script = script or (lambda _r: OK)
         self.sent: list[PushRequest] = []
