@@ -12,26 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import StartReceiver, StartTelepush, Telepush, oauth2_customer
-from tests.support.procs import wait_until
+from tests.support.procs import delivery_processes, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def delivery_processes(parent_pid: int) -> list[int]:
-    """Pids of ``parent_pid``'s children running ``telepush.delivery.post_process``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:  # gone meanwhile
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent_pid and b"telepush.delivery.post_process" in cmdline:
-            found.append(int(entry.name))
-    return sorted(found)
 
 
 def started(
@@ -73,6 +56,27 @@ def test_pushes_go_out_through_the_delivery_processes_with_one_token(
     # tokens are fetched by the serve process and shared: one for all, whoever posted
     assert len([r for r in log if r["path"] == "/oauth/token"]) == 1
     assert started(tp, 2) == children  # none died on the way
+
+
+def sockets(pid: int) -> set[str]:
+    """The socket inodes ``pid`` holds open."""
+    fds = Path(f"/proc/{pid}/fd")
+    return {target for fd in fds.iterdir() if (target := os.readlink(fd)).startswith("socket:")}
+
+
+def test_a_delivery_process_holds_none_of_serve_s_sockets(start_telepush: StartTelepush) -> None:
+    """Only its end of the socket pair: not the API's listening socket (inheritable), so a
+    child never keeps serve's port bound."""
+    tp = start_telepush(delivery_processes=1)
+    assert tp.proc.proc is not None
+    pid = tp.proc.proc.pid
+    [child] = started(tp, 1)
+    # (it closes them as it starts: right after the fork it still has them)
+    wait_until(
+        lambda: not sockets(child) & sockets(pid),
+        timeout_s=10,
+        what="the delivery process to hold none of serve's sockets",
+    )
 
 
 def test_a_killed_delivery_process_costs_one_attempt_and_is_started_again(

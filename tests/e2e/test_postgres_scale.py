@@ -44,7 +44,14 @@ from tests.support.pg import (
     scratch_database,
     started_at,
 )
-from tests.support.procs import Process, free_port, request, telepush_cmd, wait_until
+from tests.support.procs import (
+    Process,
+    free_port,
+    request,
+    telepush_cmd,
+    wait_until,
+)
+from tests.support.procs import delivery_processes as delivery_processes_of
 
 pytestmark = pytest.mark.e2e
 
@@ -371,6 +378,16 @@ def test_per_endpoint_concurrency_holds_across_processes(
         per_endpoint_concurrency=limit,
         delivery_processes=delivery_processes,
     )
+    # `serve --no-worker` delivers nothing, so it starts no delivery process
+    assert topo.api.proc.proc is not None
+    assert delivery_processes_of(topo.api.proc.proc.pid) == []
+    for worker in topo.workers:
+        assert worker.proc is not None
+        wait_until(
+            lambda worker=worker: len(delivery_processes_of(worker.proc.pid)) == delivery_processes,
+            timeout_s=10,
+            what="each worker's delivery processes",
+        )
     topo.api.put_customer("acme", oauth2_customer(rec))
     total = 120
     accepted = topo.push_all("acme", "trip", trips("trip", total))

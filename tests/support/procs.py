@@ -121,3 +121,20 @@ class Process:
 
 def telepush_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "telepush", *args]
+
+
+def delivery_processes(parent_pid: int) -> list[int]:
+    """Pids of ``parent_pid``'s children running ``telepush.delivery.post_process``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent_pid and b"telepush.delivery.post_process" in cmdline:
+            found.append(int(entry.name))
+    return sorted(found)

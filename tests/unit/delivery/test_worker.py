@@ -15,7 +15,7 @@ import pytest
 from telepush.delivery.sender import PushRequest
 from telepush.delivery.worker import Worker
 from telepush.domain.customer import CustomerConfig
-from telepush.domain.delivery import AttemptResult, ErrorKind, Status
+from telepush.domain.delivery import AttemptResult, ErrorKind, Outcome, Status
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from telepush.testing import make_customer_config, new_delivery
@@ -288,3 +288,23 @@ async def test_breaker_pauses_a_failing_endpoint_then_a_probe_resumes_it(
     assert [r.delivery_id for r in sender.sent] == ids[3:]
     assert await statuses(store, ids[3:]) == [Status.DELIVERED] * 5
     assert not await breaker_open()
+
+
+async def test_the_next_delivery_starts_before_the_outcome_is_booked(store: SQLiteStore) -> None:
+    """A delivery frees its endpoint's slot as soon as its reply is in: the next waiting
+    delivery of the endpoint has started by the time the first outcome is recorded."""
+    await store.put_customer("c1", make_customer_config(), now())
+    await queue(store, 2)
+    sender = ScriptedSender()
+    w = worker(store, sender, per_endpoint_limit=1)
+    waiting_at_first_outcome: list[int] = []
+    add = w.recorder.add
+
+    def add_and_look(outcome: Outcome) -> None:
+        if not waiting_at_first_outcome:
+            waiting_at_first_outcome.append(w._slots.waiting)
+        add(outcome)
+
+    w.recorder.add = add_and_look  # type: ignore[method-assign]
+    await run_until(w, lambda: w.recorder.recorded == 2)
+    assert waiting_at_first_outcome == [0]  # the second one had left the queue already
