@@ -109,6 +109,7 @@ def make_sender(settings: Settings, store: Store, *, delivering: bool = True) ->
         total_timeout_s=settings.total_timeout_s,
         max_connections=settings.max_in_flight * 2,
         delivery_processes=settings.delivery_processes if delivering else 0,
+        payload_file=store.payload_file,
     )
 
 

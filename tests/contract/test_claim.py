@@ -6,8 +6,9 @@ from collections import Counter
 from datetime import timedelta
 
 from telepush.domain.customer import Customer
-from telepush.domain.delivery import Attempt, Claimed, Outcome, Status
+from telepush.domain.delivery import Attempt, Claimed, Outcome, Status, StoredPayload
 from telepush.store.base import Store
+from telepush.store.sqlite_payloads import PayloadReader
 from telepush.testing import FakeClock, make_customer_config, make_payload, new_delivery
 from tests.contract.conftest import CUSTOMER, Enqueue
 
@@ -226,3 +227,36 @@ async def test_next_due_at_ignores_disabled_endpoints(
     await store.put_customer(CUSTOMER, config, clock.now())
     await enqueue("crash")
     assert await store.next_due_at() is None
+
+
+async def test_a_claim_leaves_payloads_over_inline_payload_max_in_a_payload_file(
+    store: Store, clock: FakeClock, customer: Customer
+) -> None:
+    """With ``inline_payload_max``, a store that has a ``payload_file`` (SQLite) hands a
+    longer payload over as ``StoredPayload``, which ``PayloadReader`` reads back exactly;
+    one without (PostgreSQL) carries every payload."""
+    small = new_delivery(CUSTOMER, "trip", created_at=clock.now(), payload=make_payload("trip"))
+    large_body = make_payload("trip", itinId="big", sensors="x" * 5000)
+    large = new_delivery(CUSTOMER, "trip", created_at=clock.now(), payload=large_body)
+    assert len(small.payload) < 1000 < len(large.payload)
+    await store.enqueue([small, large])
+    claimed = await store.claim(
+        now=clock.now(),
+        worker_id="w1",
+        lease_s=60,
+        per_endpoint_limit=10,
+        limit=10,
+        inline_payload_max=1000,
+    )
+    payloads = {c.delivery_id: c.payload for c in claimed}
+    assert payloads[small.delivery_id] == small.payload
+    if store.payload_file is None:
+        assert payloads[large.delivery_id] == large.payload
+        return
+    stored = payloads[large.delivery_id]
+    assert isinstance(stored, StoredPayload)
+    reader = PayloadReader(store.payload_file)
+    try:
+        assert reader.read(stored.seq) == large.payload
+    finally:
+        reader.close()

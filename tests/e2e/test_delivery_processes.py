@@ -4,6 +4,7 @@ attempt, not a delivery; no child outlives its parent."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -56,6 +57,33 @@ def test_pushes_go_out_through_the_delivery_processes_with_one_token(
     # tokens are fetched by the serve process and shared: one for all, whoever posted
     assert len([r for r in log if r["path"] == "/oauth/token"]) == 1
     assert started(tp, 2) == children  # none died on the way
+
+
+def open_files(pid: int) -> set[str]:
+    return {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+
+
+def test_a_large_trip_is_read_from_the_store_by_the_delivery_process(
+    start_receiver: StartReceiver, start_telepush: StartTelepush
+) -> None:
+    """A 1 MB trip is not copied through serve: the delivery process reads it from the
+    SQLite file itself, and it arrives byte for byte; a small trip comes with the claim."""
+    rec = start_receiver()
+    tp = start_telepush(delivery_processes=1)
+    [child] = started(tp, 1)
+    tp.put_customer("acme", oauth2_customer(rec))
+    store_file = str((tp.data_dir / "telepush.db").resolve())
+    small = {"itinId": "small", "n": 1}
+    tp.wait_status(tp.push("acme", "trip", small), "delivered")
+    assert store_file not in open_files(child)
+    large = {"itinId": "large", "sensors": [[i, i * 0.5, "48.8566"] for i in range(40_000)]}
+    body = json.dumps(large).encode()
+    assert len(body) > 1_000_000
+    done = tp.wait_status(tp.push("acme", "trip", body), "delivered")
+    assert [a["statusCode"] for a in done["attempts"]] == [200]
+    assert rec.get("/trips/large") == large
+    assert rec.get("/trips/small") == small
+    assert store_file in open_files(child)  # read-only: its connection stays open
 
 
 def sockets(pid: int) -> set[str]:

@@ -4,6 +4,10 @@
 (but for cancellation). It knows nothing of customers or tokens: ``Sender`` builds the
 headers, and posts either through its own ``HttpPoster`` or through delivery processes
 (``post_pool``), each of which runs an ``HttpPoster`` of the same configuration.
+
+A payload is bytes, or a ``StoredPayload`` that the poster reads from the configured
+``payload_file`` first (a SQLite store's file): so a large payload is read by the process
+that sends it, not copied through the worker.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from telepush.delivery.failures import classify_exception
 from telepush.delivery.guard import GuardedResolver
 from telepush.delivery.reply import parse_retry_after, preview, read_capped
 from telepush.delivery.tls import client_ssl_context
-from telepush.domain.delivery import AttemptResult, ErrorKind, classify_status
+from telepush.domain.delivery import AttemptResult, ErrorKind, StoredPayload, classify_status
+from telepush.store.sqlite_payloads import PayloadReader
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,8 @@ class PostConfig:
     # Idle pooled connections are closed before common servers do (uvicorn and Node.js drop
     # idle ones after 5 s), which avoids most writes onto a connection being closed.
     keepalive_timeout_s: float = 4.0
+    # The SQLite file a ``StoredPayload`` is read from (None: only bytes are posted).
+    payload_file: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,7 +55,11 @@ class PostConfig:
 
 class Poster(Protocol):
     async def post(
-        self, url: URL | str, payload: bytes, headers: dict[str, str], accepted_status: str
+        self,
+        url: URL | str,
+        payload: bytes | StoredPayload,
+        headers: dict[str, str],
+        accepted_status: str,
     ) -> AttemptResult: ...
 
 
@@ -85,6 +96,7 @@ class HttpPoster:
         self.session: aiohttp.ClientSession | None = None
         # Parsed URL per URL string (a delivery process is handed strings).
         self._urls: dict[str, URL] = {}
+        self._payloads = PayloadReader(config.payload_file) if config.payload_file else None
 
     async def start(self) -> aiohttp.ClientSession:
         """Open the connection pool (``post`` does it on first use too)."""
@@ -111,12 +123,25 @@ class HttpPoster:
         if self.session is not None:
             await self.session.close()
             self.session = None
+        if self._payloads is not None:
+            self._payloads.close()
 
     async def post(
-        self, url: URL | str, payload: bytes, headers: dict[str, str], accepted_status: str
+        self,
+        url: URL | str,
+        payload: bytes | StoredPayload,
+        headers: dict[str, str],
+        accepted_status: str,
     ) -> AttemptResult:
         """The exchange's result, with its duration in whole ms rounded up (so at least 1):
-        from the request's start to the reply read, not counting any wait before it."""
+        from the request's start to the reply read, not counting any wait before it (nor
+        reading a stored payload)."""
+        if isinstance(payload, StoredPayload):
+            try:
+                payload = self._read(payload)
+            except Exception as exc:
+                detail = f"the payload could not be read from the store: {exc}"
+                return AttemptResult(ok=False, error=ErrorKind.CONNECT, detail=detail).took(1)
         started = time.perf_counter()
         try:
             result = await self._post(url, payload, headers, accepted_status)
@@ -125,6 +150,14 @@ class HttpPoster:
         except Exception as exc:  # a net under _post, which maps the expected failures
             result = self.failure(exc)
         return result.took(math.ceil((time.perf_counter() - started) * 1000))
+
+    def _read(self, stored: StoredPayload) -> bytes:
+        """On the loop: about 0.25 ms per MB from the page cache. On a thread it was slower
+        (1 MB trips: 0.52 of the bare client's MB/s against 0.80), each read then waiting
+        for the GIL behind the busy loop."""
+        if self._payloads is None:
+            raise RuntimeError("no payload_file is configured to read it from")
+        return self._payloads.read(stored.seq)
 
     async def _post(
         self, url: URL | str, payload: bytes, headers: dict[str, str], accepted_status: str

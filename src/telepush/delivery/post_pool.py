@@ -29,7 +29,7 @@ from typing import Any
 from telepush.delivery.frames import PING, FrameChannel
 from telepush.delivery.lanes import LaneGate
 from telepush.delivery.post import HttpPoster, PostConfig
-from telepush.domain.delivery import AttemptResult, ErrorKind
+from telepush.domain.delivery import AttemptResult, ErrorKind, StoredPayload
 
 log = logging.getLogger("telepush.delivery_processes")
 
@@ -202,7 +202,7 @@ class PostPool:
     async def post(
         self,
         url: str,
-        payload: bytes,
+        payload: bytes | StoredPayload,
         headers: dict[str, str],
         accepted_status: str,
         *,

@@ -23,7 +23,7 @@ from typing import Any
 from telepush.delivery.frames import PING, FrameChannel
 from telepush.delivery.lanes import LaneGate
 from telepush.delivery.post import HttpPoster, PostConfig
-from telepush.domain.delivery import AttemptResult
+from telepush.domain.delivery import AttemptResult, StoredPayload
 
 log = logging.getLogger("telepush.delivery_process")
 
@@ -38,7 +38,7 @@ async def serve(fd: int, config: PostConfig) -> None:
 
     async def post(
         url: str,
-        payload: bytes,
+        payload: bytes | StoredPayload,
         headers: dict[str, str],
         accepted_status: str,
         lane: tuple[str, str],

@@ -26,7 +26,7 @@ from telepush.delivery.guard import BlockedDestination, check_ip_literal
 from telepush.delivery.post import HttpPoster, PostConfig
 from telepush.delivery.post_pool import PostPool
 from telepush.domain.customer import BasicAuth, OAuth2Auth
-from telepush.domain.delivery import AttemptResult, ErrorKind
+from telepush.domain.delivery import AttemptResult, ErrorKind, StoredPayload
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class PushRequest:
     service: str
     delivery_id: str
     attempt_number: int
-    payload: bytes = field(repr=False)  # personal data: kept out of reprs and logs
+    payload: bytes | StoredPayload = field(repr=False)  # personal data: kept out of logs
     customer_id: str
     customer_revision: int
     auth: OAuth2Auth | BasicAuth
@@ -67,6 +67,7 @@ class Sender:
         clock: Callable[[], float] = time.monotonic,
         keepalive_timeout_s: float = 4.0,
         delivery_processes: int = 0,
+        payload_file: str | None = None,
     ) -> None:
         """``clock`` drives token expiry when no ``token_cache`` is given.
 
@@ -75,7 +76,9 @@ class Sender:
         connection the server is just closing.
 
         ``delivery_processes`` > 0 posts from that many child processes; tokens are still
-        fetched here, so they stay shared through the token cache.
+        fetched here, so they stay shared through the token cache. With a ``payload_file``
+        (the SQLite store's) they read large payloads from it themselves
+        (``reads_stored_payloads``).
         """
         self.config = PostConfig(
             ca_bundle=None if ca_bundle is None else str(ca_bundle),
@@ -86,6 +89,7 @@ class Sender:
             max_response_bytes=max_response_bytes,
             response_preview_bytes=response_preview_bytes,
             keepalive_timeout_s=keepalive_timeout_s,
+            payload_file=payload_file,
         )
         self._local = HttpPoster(self.config)  # a bad CA bundle fails here, at start-up
         self._pool = (
@@ -105,6 +109,12 @@ class Sender:
         """Whether requests may be handed over beyond the per-endpoint limit, which the
         delivery processes then keep (``PushRequest.endpoint_limit``)."""
         return self._pool is not None
+
+    @property
+    def reads_stored_payloads(self) -> bool:
+        """Whether a ``StoredPayload`` may be sent: the delivery processes read it from the
+        store's file (so it is not copied through this process)."""
+        return self._pool is not None and self.config.payload_file is not None
 
     async def start(self) -> None:
         """Open the connection pool and start the delivery processes (``send`` opens the

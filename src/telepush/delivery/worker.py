@@ -47,6 +47,13 @@ RECORD_LINGER_S = 0.01
 # twice the limit, 64 (docs/benchmarks.md, fourth pass).
 PREFETCH_PER_SLOT = 2
 
+# With delivery processes that read payloads from the store's file, a claim leaves payloads
+# longer than this in the store: each would otherwise be read on the store's writer thread,
+# then copied through this process and the socket to the delivery process (1 MB trips:
+# 0.38 of the bare client's MB/s, 0.73 read by the delivery process; docs/benchmarks.md).
+# A shorter one comes with the claim, cheaper than a query and a thread hop of its own.
+INLINE_PAYLOAD_MAX = 64 * 1024
+
 
 class Worker:
     def __init__(
@@ -101,6 +108,9 @@ class Worker:
         # every lease is handed over at once and its delivery process starts it as soon as
         # the endpoint has room, without a round trip to this process.
         self._sender_limits = sender.limits_endpoints
+        self._inline_payload_max = (
+            INLINE_PAYLOAD_MAX if sender.reads_stored_payloads and store.payload_file else None
+        )
         slots = per_endpoint_limit + (self.prefetch if self._sender_limits else 0)
         self._slots = EndpointSlots(slots, self._start)
         self._holding: set[str] = set()  # started, and holding their endpoint's slot
@@ -173,6 +183,7 @@ class Worker:
                 lease_s=self.lease_s,
                 per_endpoint_limit=self.per_endpoint_limit,
                 prefetch=self.prefetch,
+                inline_payload_max=self._inline_payload_max,
                 limit=limit,
                 probe_interval_s=self.probe_interval_s,
                 # attempts over but not recorded yet hold no request to their endpoint

@@ -122,6 +122,14 @@ class EnqueueResult:
     duplicate: bool = False  # an earlier delivery with the same Idempotency-Key
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPayload:
+    """A payload left in the store, to be read by ``seq`` by whoever sends it (a delivery
+    process reads a large one itself rather than have it copied through the worker)."""
+
+    seq: int
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A leased delivery handed to a worker: everything needed to send it."""
@@ -130,7 +138,7 @@ class Claimed:
     customer_id: str
     service: str
     key: str | None
-    payload: bytes
+    payload: bytes | StoredPayload
     created_at: datetime
     attempt_number: int  # this attempt's number (1-based)
     customer_revision: int

@@ -54,6 +54,11 @@ class Store(Protocol):
     recorded on their own, and a worker's slots come free on record, leaving other workers
     the chance to claim a busy endpoint."""
 
+    payload_file: str | None
+    """A SQLite file that other processes may read payloads from (``PayloadReader``), so a
+    claim can hand large ones over as ``StoredPayload``; None (PostgreSQL): every claim
+    carries its payloads."""
+
     # ---- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
         """Connect. Does not change the schema (see ``migrate``)."""
@@ -144,6 +149,7 @@ class Store(Protocol):
         record: Sequence[Outcome] = (),
         pause_after: int = 0,
         prefetch: int = 0,
+        inline_payload_max: int | None = None,
     ) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries, at most ``per_endpoint_limit`` in flight per
         (customer, service) counting live leases of every worker; endpoints are served in
@@ -162,6 +168,11 @@ class Store(Protocol):
         whose last attempt succeeded (no failure streak), for a caller that keeps the limit
         on requests itself and starts them as its slots free (SQLite's single worker, which
         so fills a freed slot without waiting for a claim). PostgreSQL ignores it.
+
+        ``inline_payload_max``: payloads longer than this many bytes are not read but
+        handed over as ``StoredPayload`` (their ``seq``), for a caller whose delivery
+        processes read them from ``payload_file`` themselves. Only with a ``payload_file``;
+        PostgreSQL ignores it.
 
         ``record``: outcomes to record first, exactly as ``record(record, pause_after=...)``
         would. The SQLite store does both in one transaction (if the claim fails nothing is

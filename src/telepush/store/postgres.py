@@ -52,6 +52,7 @@ class PostgresStore(PostgresConsole):
     """``Store`` on a PostgreSQL database named by ``url`` (``postgresql://...``)."""
 
     records_in_claim = False
+    payload_file: str | None = None
 
     def __init__(
         self,
@@ -231,13 +232,15 @@ class PostgresStore(PostgresConsole):
         record: Sequence[Outcome] = (),
         pause_after: int = 0,
         prefetch: int = 0,
+        inline_payload_max: int | None = None,
     ) -> list[Claimed]:
         aware(now)
 
         # ``finished`` and ``prefetch`` are not used here: with several workers sharing an
         # endpoint, one that refilled its slots the moment its attempts ended, or held leases
         # unsent, would keep the others out of it (and scale-out needs them to share the
-        # work). Its slots come free on record.
+        # work). Its slots come free on record. With no ``payload_file``, every payload is
+        # carried (``inline_payload_max`` is not used either).
         async def claim(conn: Conn) -> list[Claimed]:
             return await postgres_claim.claim(
                 conn,

@@ -75,6 +75,7 @@ class SQLiteStore(SQLiteConsole):
                 field="synchronous",
             )
         self.path = Path(path)
+        self.payload_file: str | None = str(self.path.absolute())
         self._box = secret_box
         self._synchronous = synchronous.upper()
         self._busy_timeout_ms = int(busy_timeout_ms)
@@ -262,6 +263,7 @@ class SQLiteStore(SQLiteConsole):
         record: Sequence[Outcome] = (),
         pause_after: int = 0,
         prefetch: int = 0,
+        inline_payload_max: int | None = None,
     ) -> list[Claimed]:
         now_s = to_epoch(now)
         done = list(finished)
@@ -283,6 +285,7 @@ class SQLiteStore(SQLiteConsole):
                 probe_interval_s=probe_interval_s,
                 finished=done,
                 prefetch=prefetch,
+                inline_payload_max=inline_payload_max,
             )
 
         return await self._writer.run(record_and_claim)

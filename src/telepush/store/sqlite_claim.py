@@ -26,7 +26,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from telepush.domain.delivery import Claimed
+from telepush.domain.delivery import Claimed, StoredPayload
 from telepush.store.sqlite_rows import from_epoch
 
 TRIP = "trip"
@@ -107,9 +107,10 @@ WHERE seq IN (
     SELECT due_at, seq FROM ({sending})
     ORDER BY due_at, seq
     LIMIT :count))
-RETURNING delivery_id, customer_id, service, key,
-          (SELECT body FROM payloads AS p WHERE p.seq = deliveries.seq), created_at, attempt_count,
-          manual
+RETURNING delivery_id, customer_id, service, key, seq,
+          (SELECT CASE WHEN :inline_max IS NULL OR length(p.body) <= :inline_max THEN p.body END
+           FROM payloads AS p WHERE p.seq = deliveries.seq),
+          created_at, attempt_count, manual
 """
 
 
@@ -150,7 +151,11 @@ def claim(
     probe_interval_s: float = 30.0,
     finished: Sequence[str] = (),
     prefetch: int = 0,
+    inline_payload_max: int | None = None,
 ) -> list[Claimed]:
+    """Lease up to ``limit`` due deliveries (see ``Store.claim``). A payload longer than
+    ``inline_payload_max`` bytes is not read (SQLite reads a blob's length without it) and
+    comes as ``StoredPayload``, as does one that is no longer in the store."""
     if limit <= 0 or per_endpoint_limit <= 0:
         return []
     endpoints = _endpoints_in_turn(conn, rotation.after)
@@ -164,7 +169,12 @@ def claim(
         elif endpoint.probe_at <= now_s:
             active.append(endpoint)  # offered one probe (see _free)
     lease = _Lease(
-        conn, now_s=now_s, until_s=now_s + lease_s, worker_id=worker_id, finished=finished
+        conn,
+        now_s=now_s,
+        until_s=now_s + lease_s,
+        worker_id=worker_id,
+        finished=finished,
+        inline_payload_max=inline_payload_max,
     )
     claimed: list[Claimed] = []
     while active and len(claimed) < limit:
@@ -224,8 +234,10 @@ class _Lease:
         until_s: float,
         worker_id: str,
         finished: Sequence[str] = (),
+        inline_payload_max: int | None = None,
     ) -> None:
         self._conn = conn
+        self._inline_max = inline_payload_max
         self._now_s = now_s
         self._until_s = until_s
         self._worker_id = worker_id
@@ -254,6 +266,7 @@ class _Lease:
                 "until": self._until_s,
                 "worker_id": self._worker_id,
                 "count": count,
+                "inline_max": self._inline_max,
             },
         ).fetchall()
         return [
@@ -262,7 +275,7 @@ class _Lease:
                 customer_id=customer_id,
                 service=service,
                 key=key,
-                payload=payload,
+                payload=StoredPayload(seq) if payload is None else payload,
                 created_at=from_epoch(created_at),
                 attempt_number=attempt_count,
                 customer_revision=endpoint.revision,
@@ -273,6 +286,7 @@ class _Lease:
                 customer_id,
                 service,
                 key,
+                seq,
                 payload,
                 created_at,
                 attempt_count,

@@ -14,6 +14,7 @@ from multidict import CIMultiDictProxy
 
 from telepush.delivery import PushRequest
 from telepush.domain.customer import BasicAuth, OAuth2Auth
+from telepush.domain.delivery import StoredPayload
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -162,7 +163,7 @@ def push(
     url: str,
     auth: OAuth2Auth | BasicAuth | None = None,
     *,
-    payload: bytes = b'{"itinId":"T1"}',
+    payload: bytes | StoredPayload = b'{"itinId":"T1"}',
     service: str = "trip",
     delivery_id: str = "d-1",
     attempt_number: int = 1,

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from telepush.delivery.sender import PushRequest
-from telepush.delivery.worker import Worker
+from telepush.delivery.worker import INLINE_PAYLOAD_MAX, Worker
 from telepush.domain.customer import CustomerConfig
-from telepush.domain.delivery import AttemptResult, ErrorKind, Outcome, Status
+from telepush.domain.delivery import AttemptResult, ErrorKind, Outcome, Status, StoredPayload
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
-from telepush.testing import make_customer_config, new_delivery
+from telepush.testing import make_customer_config, make_payload, new_delivery
 
 Script = Callable[[PushRequest], "asyncio.Future[AttemptResult] | AttemptResult"]
 OK = AttemptResult(ok=True, status_code=200)
@@ -32,6 +32,7 @@ class ScriptedSender:
     """Answers each send with ``script(request)``; counts concurrency."""
 
     limits_endpoints = False  # the worker keeps the per-endpoint limit
+    reads_stored_payloads = False  # every claim carries its payloads
 
     def __init__(self, script: Callable[[PushRequest], AttemptResult] | None = None) -> None:
         self.script = script or (lambda _r: OK)
@@ -308,3 +309,34 @@ async def test_the_next_delivery_starts_before_the_outcome_is_booked(store: SQLi
     w.recorder.add = add_and_look  # type: ignore[method-assign]
     await run_until(w, lambda: w.recorder.recorded == 2)
     assert waiting_at_first_outcome == [0]  # the second one had left the queue already
+
+
+class ReadingSender(ScriptedSender):
+    """A sender whose delivery processes read large payloads from the store's file."""
+
+    limits_endpoints = True
+    reads_stored_payloads = True
+
+
+@pytest.mark.parametrize("reads", [True, False])
+async def test_large_payloads_are_left_in_the_store_for_a_sender_that_reads_them(
+    store: SQLiteStore, reads: bool
+) -> None:
+    """A payload over INLINE_PAYLOAD_MAX goes to a reading sender as ``StoredPayload`` (its
+    seq), a small one as bytes; a sender that does not read them gets bytes only."""
+    await store.put_customer("c1", make_customer_config(), now())
+    large = make_payload("trip", itinId="big", sensors="x" * INLINE_PAYLOAD_MAX)
+    items = [
+        new_delivery("c1", "trip", created_at=now()),
+        new_delivery("c1", "trip", created_at=now(), payload=large),
+    ]
+    await store.enqueue(items)
+    sender = ReadingSender() if reads else ScriptedSender()
+    w = worker(store, sender)
+    await run_until(w, lambda: w.recorder.recorded == 2)
+    got = {req.delivery_id: req.payload for req in sender.sent}
+    assert got[items[0].delivery_id] == items[0].payload
+    if reads:
+        assert isinstance(got[items[1].delivery_id], StoredPayload)
+    else:
+        assert got[items[1].delivery_id] == large
