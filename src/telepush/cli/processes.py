@@ -12,6 +12,7 @@ import typer
 
 from telepush import runtime
 from telepush.cli.common import console, root, run
+from telepush.gc_tuning import tune_for_long_running
 
 
 def register(app: typer.Typer) -> None:
@@ -21,10 +22,12 @@ def register(app: typer.Typer) -> None:
 
 
 @contextlib.contextmanager
-def _fast_event_loop() -> Iterator[None]:
+def _long_running() -> Iterator[None]:
     """Run the long-running commands on uvloop's event loop where it is installed (a
     dependency everywhere but on Windows): the delivery worker's HTTPS and the API spend
-    much of their time in the event loop's own transport and TLS code."""
+    much of their time in the event loop's own transport and TLS code. The garbage collector
+    is set for a long-running process (``gc_tuning``)."""
+    tune_for_long_running()
     try:
         import uvloop
     except ImportError:
@@ -85,7 +88,7 @@ def serve(
     settings = root(ctx).settings(
         host=host, port=port, ca_bundle=ca_bundle, allow_private_networks=allow_private_networks
     )
-    with _fast_event_loop():
+    with _long_running():
         run(runtime.serve(settings, run_worker=worker, on_ready=_ready))
 
 
@@ -109,7 +112,7 @@ def worker(
         ca_bundle=ca_bundle, allow_private_networks=allow_private_networks
     )
     console.print(f"telepush worker on {settings.resolved_database_url}")
-    with _fast_event_loop():
+    with _long_running():
         run(runtime.serve(settings, run_api=False, migrate=False))
 
 

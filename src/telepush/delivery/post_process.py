@@ -24,6 +24,7 @@ from telepush.delivery.frames import PING, FrameChannel
 from telepush.delivery.lanes import LaneGate
 from telepush.delivery.post import HttpPoster, PostConfig
 from telepush.domain.delivery import AttemptResult, StoredPayload
+from telepush.gc_tuning import tune_for_long_running
 
 log = logging.getLogger("telepush.delivery_process")
 
@@ -101,6 +102,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     config = PostConfig(**json.loads(argv[2]))
+    tune_for_long_running()
     runner: Any = asyncio.run
     with contextlib.suppress(ImportError):
         import uvloop
