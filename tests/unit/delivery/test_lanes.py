@@ -91,3 +91,25 @@ async def test_no_limit_means_no_wait() -> None:
     gate = LaneGate()
     async with gate.slot("a", 0), gate.slot("a", 0):
         assert gate.running("a") == 0
+
+
+async def test_a_waiter_cancelled_before_the_release_passes_the_slot_on() -> None:
+    """Cancelled in the same turn as the slot is released: its future is already cancelled
+    when the slot comes, so it is not handed the slot but passes it on."""
+    gate = LaneGate()
+    await gate.acquire("a", 1)
+    got: list[str] = []
+
+    async def take(name: str) -> None:
+        async with gate.slot("a", 1):
+            got.append(name)
+
+    second = asyncio.create_task(take("second"))
+    third = asyncio.create_task(take("third"))
+    await asyncio.sleep(0.01)
+    second.cancel()
+    gate.release("a", 1)
+    await asyncio.gather(second, third, return_exceptions=True)
+    assert second.cancelled()
+    assert got == ["third"]
+    assert (gate.running("a"), gate.waiting("a")) == (0, 0)
