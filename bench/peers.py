@@ -56,7 +56,7 @@ from bench import report
 from bench.load import load_batches, put_customer, session, trip_pool, write_pool
 from bench.measure import sustained_rate
 from bench.procs import Proc, Receiver, Telepush, Workspace, free_port, oauth2_customer, workspace
-from bench.scaleout import Snapshot, cpu_between, parent_pid, snapshot
+from bench.scaleout import Snapshot, cpu_between, parent_pid, snapshot, tree
 
 SCENARIO = "peers"
 CUSTOMER = "c0"
@@ -251,22 +251,6 @@ def find_broker(url: str, ws: Workspace) -> tuple[Broker | None, str]:
 
 
 # ---- processes and CPU ----------------------------------------------------------------------
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the pool processes of a worker)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            ppid = parent_pid(int(entry.name))
-            if ppid is not None:
-                children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo.extend(children.get(current, []))
-    return out
 
 
 def stop_tree(proc: Proc, known: set[int]) -> None:

@@ -145,6 +145,22 @@ def parent_pid(pid: int) -> int | None:
     return None if fields is None else int(fields[1])
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a worker's delivery processes, a peer's pool)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            ppid = parent_pid(int(entry.name))
+            if ppid is not None:
+                children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds spent by everything on the machine (all CPUs, not idle nor iowait)."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -306,7 +322,8 @@ async def watch(
         while marks and got >= marks[0]:
             marks.pop(0)
             groups = {
-                "workers": [p.pid for p in procs],
+                # with their delivery processes (started by the time 5 % have arrived)
+                "workers": [pid for p in procs for pid in tree(p.pid)],
                 "receiver": [s.receiver.proc.pid],
                 "postgres": server_pids(admin, database),
             }
