@@ -12,8 +12,9 @@ from telepush.delivery import Sender
 from telepush.domain.delivery import ErrorKind, StoredPayload
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
-from telepush.testing import FakeClock, make_customer_config, make_payload, new_delivery
+from telepush.testing import FakeClock, make_payload
 from tests.support.certs import CertFiles
+from tests.support.payloads import claim_stored
 from tests.unit.delivery.helpers import HttpsServer, push
 
 
@@ -24,22 +25,6 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await opened.migrate()
     yield opened
     await opened.close()
-
-
-async def claim_stored(store: SQLiteStore, body: bytes) -> StoredPayload:
-    clock = FakeClock()
-    await store.put_customer("acme", make_customer_config(), clock.now())
-    await store.enqueue([new_delivery("acme", "trip", created_at=clock.now(), payload=body)])
-    [item] = await store.claim(
-        now=clock.now(),
-        worker_id="w",
-        lease_s=60,
-        per_endpoint_limit=1,
-        limit=1,
-        inline_payload_max=1024,
-    )
-    assert isinstance(item.payload, StoredPayload)
-    return item.payload
 
 
 def reading_sender(certs: CertFiles, payload_file: str | None) -> Sender:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from telepush.domain.delivery import StoredPayload
 from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from telepush.store.sqlite_payloads import PayloadGone, PayloadReader
-from telepush.testing import FakeClock, make_customer_config, make_payload, new_delivery
+from telepush.testing import FakeClock, make_customer_config, make_payload
+from tests.support.payloads import claim_stored
 
 BOX = SecretBox(SecretBox.generate_key())
 
@@ -26,26 +26,10 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await opened.close()
 
 
-async def stored(store: SQLiteStore, body: bytes) -> StoredPayload:
-    clock = FakeClock()
-    await store.put_customer("acme", make_customer_config(), clock.now())
-    await store.enqueue([new_delivery("acme", "trip", created_at=clock.now(), payload=body)])
-    [claimed] = await store.claim(
-        now=clock.now(),
-        worker_id="w",
-        lease_s=60,
-        per_endpoint_limit=1,
-        limit=1,
-        inline_payload_max=0,
-    )
-    assert isinstance(claimed.payload, StoredPayload)
-    return claimed.payload
-
-
 async def test_reads_the_exact_bytes_while_the_store_writes(store: SQLiteStore) -> None:
     """A 2 MB payload is read back byte for byte, while the store goes on writing."""
     body = make_payload("trip", itinId="big", sensors="0123456789" * 200_000)
-    ref = await stored(store, body)
+    ref = await claim_stored(store, body)
     reader = PayloadReader(store.payload_file or "")
     try:
         assert reader.read(ref.seq) == body
@@ -57,7 +41,7 @@ async def test_reads_the_exact_bytes_while_the_store_writes(store: SQLiteStore) 
 
 async def test_an_erased_payload_is_payload_gone(store: SQLiteStore) -> None:
     """Once erased (here: its customer deleted), reading it says so."""
-    ref = await stored(store, make_payload("trip"))
+    ref = await claim_stored(store, make_payload("trip"))
     await store.delete_customer("acme", FakeClock().now())
     reader = PayloadReader(store.payload_file or "")
     with pytest.raises(PayloadGone, match=f"seq {ref.seq}.* no longer in the store"):
@@ -77,7 +61,7 @@ def test_a_missing_file_is_not_created(tmp_path: Path) -> None:
 async def test_the_reader_cannot_write(store: SQLiteStore) -> None:
     """Read-only, whatever it is asked: its connection refuses writes."""
     reader = PayloadReader(store.payload_file or "")
-    ref = await stored(store, make_payload("trip"))
+    ref = await claim_stored(store, make_payload("trip"))
     reader.read(ref.seq)
     assert reader._conn is not None
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
