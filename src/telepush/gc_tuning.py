@@ -3,7 +3,7 @@
 Every delivery allocates a few dozen short-lived objects (the claimed row, the request, its
 headers, futures, the result, the outcome). With Python's default, a young-generation pass
 runs every 700 net allocations, and every tenth or hundredth pass also walks the older
-generations, which hold everything start-up built (modules, classes, schemas): thousands
+generations, which hold everything start-up built (modules, classes, schemas): hundreds
 of passes a second at full load. Measured on the throughput benchmark (docs/benchmarks.md),
 ``telepush serve`` and its delivery process spent 10–15 % less CPU per delivery with:
 

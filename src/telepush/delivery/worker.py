@@ -50,8 +50,8 @@ PREFETCH_PER_SLOT = 2
 # With delivery processes that read payloads from the store's file, a claim leaves payloads
 # longer than this in the store: each would otherwise be read on the store's writer thread,
 # then copied through this process and the socket to the delivery process (1 MB trips:
-# 0.38 of the bare client's MB/s, 0.73 read by the delivery process; docs/benchmarks.md).
-# A shorter one comes with the claim, cheaper than a query and a thread hop of its own.
+# 0.38 of the bare client's MB/s, 0.75–0.80 read by the delivery process; docs/benchmarks.md).
+# A shorter one comes with the claim, cheaper than a query of its own.
 INLINE_PAYLOAD_MAX = 64 * 1024
 
 
