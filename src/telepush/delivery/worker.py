@@ -127,6 +127,10 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then finish or release what is in flight."""
+        try:
+            await self.store.refresh_statistics()
+        except Exception:  # claims work without it, planned on older statistics
+            log.warning("could not refresh the queue's statistics", exc_info=True)
         recorder_task = asyncio.create_task(self.recorder.run(), name="telepush-recorder")
         try:
             await self._loop(stop)

@@ -66,6 +66,13 @@ class Store(Protocol):
     async def close(self) -> None:
         """Finish pending writes and disconnect."""
 
+    async def refresh_statistics(self) -> None:
+        """Let the database's query planner see the queue as it is now; a worker calls it
+        as it starts, typically after a backlog was loaded. PostgreSQL: ``ANALYZE`` of the
+        deliveries (with statistics from before a bulk load, the claim's count of live
+        leases was planned on the wrong index and read every row of the endpoint).
+        SQLite: nothing (its plans for the claim do not depend on statistics)."""
+
     async def migrate(self) -> list[str]:
         """Bring the schema up to date; return the names of the migrations applied now.
 

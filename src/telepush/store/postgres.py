@@ -96,6 +96,9 @@ class PostgresStore(PostgresConsole):
         await self._ingest.stop()
         await self._db.close()
 
+    async def refresh_statistics(self) -> None:
+        await self._db.write(postgres_claim.analyze_queue)
+
     async def migrate(self) -> list[str]:
         known = postgres_schema.postgres_migrations()
         return await self._db.write(lambda conn: postgres_schema.migrate(conn, known))

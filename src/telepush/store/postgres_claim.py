@@ -317,3 +317,11 @@ async def _first_column_of_each(cur: psycopg.AsyncCursor[Any]) -> list[Any]:
         values.append(None if row is None else row[0])
         if not cur.nextset():
             return values
+
+
+async def analyze_queue(conn: Conn) -> None:
+    """``ANALYZE`` the deliveries, so that the claim's statements are planned for the queue
+    as it is (see ``Store.refresh_statistics``), waiting at most a few seconds for the lock
+    (held by a running ``VACUUM`` or another worker's ``ANALYZE``, which does the same)."""
+    await conn.execute("SET LOCAL lock_timeout = '3s'")
+    await conn.execute("ANALYZE deliveries")

@@ -129,6 +129,9 @@ class SQLiteStore(SQLiteConsole):
         await asyncio.to_thread(self._checkpointer.stop)
         await self._writer.stop()
 
+    async def refresh_statistics(self) -> None:
+        return None  # the claim's plans do not depend on statistics here
+
     async def migrate(self) -> list[str]:
         todo = sqlite_migrations()
         return await self._writer.run(lambda conn: migrate(conn, todo))

@@ -340,3 +340,29 @@ async def test_large_payloads_are_left_in_the_store_for_a_sender_that_reads_them
         assert isinstance(got[items[1].delivery_id], StoredPayload)
     else:
         assert got[items[1].delivery_id] == large
+
+
+async def test_a_worker_refreshes_the_statistics_first_and_delivers_if_that_fails(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[str] = []
+
+    class Refusing(SQLiteStore):
+        async def refresh_statistics(self) -> None:
+            calls.append("refresh")
+            raise RuntimeError("lock timeout")
+
+    store = Refusing(tmp_path / "r.db", SecretBox(SecretBox.generate_key()))
+    await store.open()
+    await store.migrate()
+    try:
+        await store.put_customer("c1", make_customer_config(), now())
+        ids = await queue(store, 3)
+        sender = ScriptedSender()
+        w = worker(store, sender)
+        await run_until(w, lambda: w.recorder.recorded == 3)
+        assert calls == ["refresh"]
+        assert set(await statuses(store, ids)) == {Status.DELIVERED}
+        assert "could not refresh the queue's statistics" in caplog.text
+    finally:
+        await store.close()

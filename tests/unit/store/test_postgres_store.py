@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 
+import psycopg
 import pytest
 
 from telepush.domain.delivery import Status
@@ -126,3 +127,28 @@ async def test_close_writes_submitted_enqueues_then_refuses_new_ones(url: str) -
         assert (await reopened.count_by_status())[Status.PENDING] == 30
     finally:
         await reopened.close()
+
+
+async def test_refresh_statistics_shows_the_planner_a_freshly_loaded_queue(
+    url: str, store: PostgresStore
+) -> None:
+    """After a bulk load the planner still believes the table empty; refreshing (what a
+    worker does as it starts) gives it the real row count and the live-lease count its
+    index on status rather than a scan of the endpoint's every row."""
+    await store.enqueue([new_delivery("acme", "trip") for _ in range(3000)])
+    claimed = await store.claim(
+        now=FakeClock().now(), worker_id="w", lease_s=60, per_endpoint_limit=32, limit=32
+    )
+    assert len(claimed) == 32
+    count = (
+        "EXPLAIN SELECT count(*) FROM deliveries WHERE customer_id = 'acme' "
+        "AND service = 'trip' AND status = 'sending' AND due_at > now()"
+    )
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await store.refresh_statistics()
+        reltuples = await (
+            await conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'deliveries'")
+        ).fetchone()
+        plan = "\n".join(row[0] for row in await (await conn.execute(count)).fetchall())
+    assert reltuples is not None and 2500 <= reltuples[0] <= 3500
+    assert "deliveries_by_key" not in plan and "Seq Scan" not in plan
