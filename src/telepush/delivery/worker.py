@@ -129,8 +129,8 @@ class Worker:
         """Deliver until ``stop`` is set, then finish or release what is in flight."""
         try:
             await self.store.refresh_statistics()
-        except Exception:  # claims work without it, planned on older statistics
-            log.warning("could not refresh the queue's statistics", exc_info=True)
+        except Exception as exc:  # claims work without it, planned on older statistics
+            log.warning("could not refresh the queue's statistics: %s", exc)
         recorder_task = asyncio.create_task(self.recorder.run(), name="telepush-recorder")
         try:
             await self._loop(stop)

@@ -363,6 +363,6 @@ async def test_a_worker_refreshes_the_statistics_first_and_delivers_if_that_fail
         await run_until(w, lambda: w.recorder.recorded == 3)
         assert calls == ["refresh"]
         assert set(await statuses(store, ids)) == {Status.DELIVERED}
-        assert "could not refresh the queue's statistics" in caplog.text
+        assert "could not refresh the queue's statistics: lock timeout" in caplog.text
     finally:
         await store.close()
