@@ -151,3 +151,11 @@ async def test_prefetch_leases_more_only_for_an_endpoint_without_a_failure_strea
     assert await claim() == []  # 3 leases live, limit 2
     await record(first[1], ok=True)  # the streak ends; 2 leases live
     assert len(await claim()) == 2
+
+
+async def test_temporary_storage_is_in_memory(store: SQLiteStore) -> None:
+    """No temporary file is created and deleted per transaction (decision 0009)."""
+    mode = await store._writer.run(
+        lambda conn: conn.execute("PRAGMA temp_store").fetchone()[0], write=False
+    )
+    assert mode == 2  # MEMORY
