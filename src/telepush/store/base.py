@@ -69,8 +69,9 @@ class Store(Protocol):
     async def refresh_statistics(self) -> None:
         """Let the database's query planner see the queue as it is now; a worker calls it
         as it starts, typically after a backlog was loaded. PostgreSQL: ``ANALYZE`` of the
-        deliveries (with statistics from before a bulk load, the claim's count of live
-        leases was planned on the wrong index and read every row of the endpoint).
+        deliveries when they hold rows the planner has not seen (never analysed, or more
+        than doubled since); with statistics from before a bulk load, the claim's count of
+        live leases was planned on the wrong index and read every row of the endpoint.
         SQLite: nothing (its plans for the claim do not depend on statistics)."""
 
     async def migrate(self) -> list[str]:

@@ -319,9 +319,26 @@ async def _first_column_of_each(cur: psycopg.AsyncCursor[Any]) -> list[Any]:
             return values
 
 
-async def analyze_queue(conn: Conn) -> None:
-    """``ANALYZE`` the deliveries, so that the claim's statements are planned for the queue
-    as it is (see ``Store.refresh_statistics``), waiting at most a few seconds for the lock
-    (held by a running ``VACUUM`` or another worker's ``ANALYZE``, which does the same)."""
+# The deliveries' size as the planner last saw it, and as it is.
+_QUEUE_SIZE = """
+SELECT c.reltuples, c.relpages, pg_relation_size(c.oid) / current_setting('block_size')::int
+FROM pg_class AS c WHERE c.oid = 'deliveries'::regclass
+"""
+
+
+async def analyze_queue(conn: Conn) -> bool:
+    """``ANALYZE`` the deliveries if the planner's picture of them is out of date: the table
+    holds rows and was never analysed, or has more than doubled since (see
+    ``Store.refresh_statistics``). An empty table is left alone: analysed empty, the
+    planner would go on taking it for empty as a backlog arrives. Waits at most a few
+    seconds for the lock (held by a running ``VACUUM`` or another worker's ``ANALYZE``,
+    which does the same). True if it analysed."""
+    row = await (await conn.execute(_QUEUE_SIZE)).fetchone()
+    if row is None:
+        return False
+    reltuples, relpages, pages = row
+    if pages == 0 or (reltuples >= 0 and pages <= 2 * relpages + 8):
+        return False
     await conn.execute("SET LOCAL lock_timeout = '3s'")
     await conn.execute("ANALYZE deliveries")
+    return True
