@@ -326,19 +326,18 @@ FROM pg_class AS c WHERE c.oid = 'deliveries'::regclass
 """
 
 
-async def analyze_queue(conn: Conn) -> bool:
+async def analyze_queue(conn: Conn) -> None:
     """``ANALYZE`` the deliveries if the planner's picture of them is out of date: the table
     holds rows and was never analysed, or has more than doubled since (see
     ``Store.refresh_statistics``). An empty table is left alone: analysed empty, the
     planner would go on taking it for empty as a backlog arrives. Waits at most a few
     seconds for the lock (held by a running ``VACUUM`` or another worker's ``ANALYZE``,
-    which does the same). True if it analysed."""
+    which does the same)."""
     row = await (await conn.execute(_QUEUE_SIZE)).fetchone()
     if row is None:
-        return False
+        return
     reltuples, relpages, pages = row
     if pages == 0 or (reltuples >= 0 and pages <= 2 * relpages + 8):
-        return False
+        return
     await conn.execute("SET LOCAL lock_timeout = '3s'")
     await conn.execute("ANALYZE deliveries")
-    return True
