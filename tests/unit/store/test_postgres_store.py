@@ -165,3 +165,28 @@ async def test_refresh_statistics_leaves_an_empty_queue_unanalysed(
             await conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'deliveries'")
         ).fetchone()
     assert row is not None and row[0] < 0  # never analysed
+
+
+async def test_refresh_statistics_analyses_again_only_once_the_queue_has_doubled(
+    url: str, store: PostgresStore
+) -> None:
+    """A queue the planner has seen is analysed again only when it has more than doubled,
+    so workers starting one after another do not each analyse it."""
+
+    async def planner_rows() -> float:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            row = await (
+                await conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'deliveries'")
+            ).fetchone()
+        assert row is not None
+        return float(row[0])
+
+    await store.enqueue([new_delivery("acme", "trip") for _ in range(3000)])
+    await store.refresh_statistics()
+    assert 2500 <= await planner_rows() <= 3500
+    await store.enqueue([new_delivery("acme", "trip") for _ in range(1000)])
+    await store.refresh_statistics()
+    assert 2500 <= await planner_rows() <= 3500  # grown by a third: left as it was
+    await store.enqueue([new_delivery("acme", "trip") for _ in range(5000)])
+    await store.refresh_statistics()
+    assert 8000 <= await planner_rows() <= 10000  # tripled: analysed again
