@@ -108,9 +108,9 @@ class Worker:
         # every lease is handed over at once and its delivery process starts it as soon as
         # the endpoint has room, without a round trip to this process.
         self._sender_limits = sender.limits_endpoints
-        self._inline_payload_max = (
-            INLINE_PAYLOAD_MAX if sender.reads_stored_payloads and store.payload_file else None
-        )
+        # (the sender reads the store's own file: runtime gives it ``store.payload_file``;
+        # a store without one carries every payload whatever is asked)
+        self._inline_payload_max = INLINE_PAYLOAD_MAX if sender.reads_stored_payloads else None
         slots = per_endpoint_limit + (self.prefetch if self._sender_limits else 0)
         self._slots = EndpointSlots(slots, self._start)
         self._holding: set[str] = set()  # started, and holding their endpoint's slot
