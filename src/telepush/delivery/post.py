@@ -54,6 +54,8 @@ class PostConfig:
 
 
 class Poster(Protocol):
+    """What a delivery process needs of an ``HttpPoster`` (a unit test's fake has it too)."""
+
     async def post(
         self,
         url: URL | str,
@@ -61,6 +63,10 @@ class Poster(Protocol):
         headers: dict[str, str],
         accepted_status: str,
     ) -> AttemptResult: ...
+
+    def failure(self, exc: BaseException) -> AttemptResult:
+        """The failed result an exception out of ``post`` stands for."""
+        ...
 
 
 # A kept-alive connection the server closed just as it was reused: the request went

@@ -18,26 +18,63 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from telepush.delivery.frames import PING, FrameChannel
 from telepush.delivery.lanes import LaneGate
-from telepush.delivery.post import HttpPoster, PostConfig
+from telepush.delivery.post import HttpPoster, PostConfig, Poster
 from telepush.domain.delivery import AttemptResult, StoredPayload
 from telepush.gc_tuning import tune_for_long_running
 
 log = logging.getLogger("telepush.delivery_process")
 
 
-async def serve(fd: int, config: PostConfig) -> None:
-    loop = asyncio.get_running_loop()
-    poster = HttpPoster(config)
-    await poster.start()
-    lanes = LaneGate()
-    gone = loop.create_future()
-    posts: dict[int, asyncio.Task[Any]] = {}
+class Posts:
+    """The posts of a delivery process: started as their messages arrive, each waiting for
+    its lane's turn, answered through ``answer(message)``."""
 
-    async def post(
+    def __init__(self, poster: Poster, answer: Callable[[Any], None]) -> None:
+        self._poster = poster
+        self._answer = answer
+        self._lanes = LaneGate()
+        self._tasks: dict[int, asyncio.Task[Any]] = {}
+        self._gone = False
+
+    @property
+    def held(self) -> int:
+        return len(self._tasks)
+
+    def received(self, message: tuple[Any, ...]) -> None:
+        if self._gone:
+            return
+        if len(message) == 1:  # (number,): cancel that post; (PING,): say we are here
+            if message[0] == PING:
+                self._answer((PING, None))
+                return
+            task = self._tasks.get(message[0])
+            if task is not None:
+                task.cancel()
+            return
+        number, *args = message
+        task = asyncio.get_running_loop().create_task(self._post(*args))
+        self._tasks[number] = task
+        task.add_done_callback(functools.partial(self._done, number))
+
+    def parent_gone(self) -> None:
+        """Nobody reads the answers any more: cancel every post at once, so that none still
+        waiting for its lane's turn is started by a reply that comes in meanwhile (it would
+        reach the endpoint, and be sent again after its lease expires)."""
+        self._gone = True
+        for task in self._tasks.values():
+            task.cancel()
+
+    async def finish(self) -> None:
+        """Wait for the cancelled posts to unwind."""
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def _post(
+        self,
         url: str,
         payload: bytes | StoredPayload,
         headers: dict[str, str],
@@ -45,47 +82,41 @@ async def serve(fd: int, config: PostConfig) -> None:
         lane: tuple[str, str],
         limit: int,
     ) -> AttemptResult:
-        await lanes.acquire(lane, limit)
+        await self._lanes.acquire(lane, limit)
         try:
-            return await poster.post(url, payload, headers, accepted_status)
+            return await self._poster.post(url, payload, headers, accepted_status)
         finally:
-            lanes.release(lane, limit)
+            self._lanes.release(lane, limit)
 
-    def answer(number: int, task: asyncio.Task[Any]) -> None:
-        posts.pop(number, None)
-        if task.cancelled():  # the parent gave up on it: no answer wanted
+    def _done(self, number: int, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(number, None)
+        if task.cancelled() or self._gone:  # the parent gave up on it: no answer wanted
             return
         exc = task.exception()
-        result = poster.failure(exc) if exc is not None else task.result()
-        if channel.open:
-            channel.send((number, result))
+        self._answer((number, self._poster.failure(exc) if exc is not None else task.result()))
 
-    def received(message: tuple[Any, ...]) -> None:
-        if len(message) == 1:  # (number,): cancel that post; (PING,): say we are here
-            if message[0] == PING:
-                channel.send((PING, None))
-                return
-            task = posts.get(message[0])
-            if task is not None:
-                task.cancel()
-            return
-        number, *args = message
-        task = loop.create_task(post(*args))
-        posts[number] = task
-        task.add_done_callback(functools.partial(answer, number))
+
+async def serve(fd: int, config: PostConfig) -> None:
+    loop = asyncio.get_running_loop()
+    poster = HttpPoster(config)
+    await poster.start()
+    gone = loop.create_future()
+
+    def answer(message: Any) -> None:
+        if channel.open:
+            channel.send(message)
 
     def lost(_exc: BaseException | None) -> None:
+        posts.parent_gone()
         if not gone.done():
             gone.set_result(None)
 
-    channel = FrameChannel(received, lost)
+    posts = Posts(poster, answer)
+    channel = FrameChannel(posts.received, lost)
     sock = socket.socket(fileno=fd)
     await loop.create_unix_connection(lambda: channel, sock=sock)
     await gone
-    # The parent has closed its end: nobody reads the answers any more.
-    for task in list(posts.values()):
-        task.cancel()
-    await asyncio.gather(*posts.values(), return_exceptions=True)
+    await posts.finish()
     await poster.close()
 
 
