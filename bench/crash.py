@@ -5,19 +5,25 @@ at most the per-endpoint in-flight limit per kill.
 
     .venv/bin/python -m bench.crash [--smoke] [--count N] [--every S] [--runs R]
 
-Kills go on until every accepted event has arrived (40 at most). The client pushes batches
-of 500 throughout; a batch whose request dies with the process is sent again after the
-restart (its first copy, if it was committed, is delivered too, but was never acknowledged,
-so it counts neither as lost nor as duplicate). The baseline is the
-same run without kills: the ratio is the throughput kept under repeated crashes.
+Kills go on until every accepted event has arrived (40 at most; the smoke run kills once).
+The client pushes batches of 500 throughout; a batch whose request dies with the process is
+sent again after the restart (its first copy, if it was committed, is delivered too, but was
+never acknowledged, so it counts neither as lost nor as duplicate). Each duplicate is also
+placed against the kills: first received within half a second after one (in flight at the
+kill), or before it (answered, its outcome not yet committed; with how long before). The
+baseline is the same run without kills: the ratio is the throughput kept under repeated
+crashes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
+import statistics
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -37,6 +43,40 @@ SETTINGS = {
     "connect_timeout_s": 2,
     "per_endpoint_concurrency": PER_ENDPOINT,
 }
+
+
+# A delivery first received this soon after a kill was in flight when it came (a restarted
+# process takes over a second before it sends anything).
+IN_FLIGHT_S = 0.5
+
+
+@dataclass
+class Run:
+    rate: float  # deliveries/s over the whole run
+    lost: int
+    duplicates: int
+    kills: int
+    # Of the duplicates: first received within IN_FLIGHT_S after a kill (in flight at the
+    # kill), or before it (answered, outcome not yet committed), with how long before, in ms.
+    in_flight: int = 0
+    answered_before_ms: list[float] = field(default_factory=list)
+
+
+def breakdown(run: Run, times: list[tuple[str, float]], kill_times: list[float]) -> None:
+    """When each duplicated delivery was first received, relative to the kills."""
+    first: dict[str, float] = {}
+    for delivery_id, at in times:
+        first.setdefault(delivery_id, at)
+    counts = Counter(delivery_id for delivery_id, _ in times)
+    for delivery_id, n in counts.items():
+        if n < 2:
+            continue
+        at = first[delivery_id]
+        i = bisect.bisect_right(kill_times, at)
+        if i and at - kill_times[i - 1] <= IN_FLIGHT_S:
+            run.in_flight += n - 1
+        elif i < len(kill_times):
+            run.answered_before_ms += [(kill_times[i] - at) * 1000] * (n - 1)
 
 
 def options(p: argparse.ArgumentParser) -> None:
@@ -77,8 +117,8 @@ async def run_once(
     count: int,
     every_s: float | None,
     name: str,
-) -> tuple[float, int, int, int]:
-    """(deliveries/s, lost, duplicates, kills) of one run."""
+    max_kills: int = MAX_KILLS,
+) -> Run:
     await rec.reset(http)
     life = Life(ws, ws.root / name)
     tp = await life.start(http)
@@ -87,6 +127,7 @@ async def run_once(
     loaded = asyncio.Event()
     drained = asyncio.Event()
     kills = 0
+    kill_times: list[float] = []  # monotonic, as the receiver's arrival times
 
     async def load() -> None:
         for start in range(0, count, 500):
@@ -104,10 +145,11 @@ async def run_once(
     async def killer() -> None:
         nonlocal kills
         assert every_s is not None
-        while not drained.is_set() and kills < MAX_KILLS:
+        while not drained.is_set() and kills < max_kills:
             await asyncio.sleep(every_s)
             if drained.is_set():
                 break
+            kill_times.append(time.monotonic())
             life.kill()
             kills += 1
             await life.start(http)
@@ -136,12 +178,16 @@ async def run_once(
     seconds = max(log["times"]) - started if log["times"] else 0.0
     rate = len(received) / seconds if seconds > 0 else 0.0
     duplicates = sum(n - 1 for n in received.values() if n > 1)
-    return rate, len(missing), duplicates, kills
+    run = Run(rate, len(missing), duplicates, kills)
+    breakdown(run, list(zip(log["ids"], log["times"], strict=True)), kill_times)
+    return run
 
 
 async def measure(args: argparse.Namespace) -> report.Result:
     count = args.count or (1_500 if args.smoke else 50_000)
-    every_s = args.every or (1.0 if args.smoke else 3.0)
+    # (the smoke run's 1,500 drain in about half a second: one kill, early, while they do)
+    every_s = args.every or (0.3 if args.smoke else 3.0)
+    max_kills = 1 if args.smoke else MAX_KILLS
     lost = report.Figure(
         "lost (accepted, never received)",
         "",
@@ -157,6 +203,14 @@ async def measure(args: argparse.Namespace) -> report.Result:
         "/s",
         baseline_name="the same run without kills",
     )
+    in_flight = report.Figure("duplicates per kill: in flight at the kill (info)", "")
+    unrecorded = report.Figure(
+        "duplicates per kill: answered before the kill, not yet recorded (info)", ""
+    )
+    before = report.Figure(
+        "of those, median time from the answer to the kill (info)",
+        "ms",
+    )
     kills_seen: list[int] = []
     with workspace() as ws:
         pool = trip_pool(1000, 2048)
@@ -164,15 +218,20 @@ async def measure(args: argparse.Namespace) -> report.Result:
             rec = await Receiver(ws).start(http)
             try:
                 for run in range(args.runs):
-                    base, _, _, _ = await run_once(ws, http, rec, pool, count, None, f"calm-{run}")
-                    rate.baseline.append(base)
-                    got, missing, duplicates, kills = await run_once(
-                        ws, http, rec, pool, count, every_s, f"kills-{run}"
+                    calm = await run_once(ws, http, rec, pool, count, None, f"calm-{run}")
+                    rate.baseline.append(calm.rate)
+                    got = await run_once(
+                        ws, http, rec, pool, count, every_s, f"kills-{run}", max_kills
                     )
-                    rate.telepush.append(got)
-                    lost.telepush.append(missing)
-                    dups.telepush.append(duplicates / max(kills, 1))
-                    kills_seen.append(kills)
+                    kills = max(got.kills, 1)
+                    rate.telepush.append(got.rate)
+                    lost.telepush.append(got.lost)
+                    dups.telepush.append(got.duplicates / kills)
+                    in_flight.telepush.append(got.in_flight / kills)
+                    unrecorded.telepush.append(len(got.answered_before_ms) / kills)
+                    if got.answered_before_ms:
+                        before.telepush.append(statistics.median(got.answered_before_ms))
+                    kills_seen.append(got.kills)
             finally:
                 rec.stop()
     return report.Result(
@@ -180,8 +239,13 @@ async def measure(args: argparse.Namespace) -> report.Result:
         ".venv/bin/python -m bench.crash",
         f"{count:,} trips of 2 KB, kill -9 every {every_s:g} s "
         f"({min(kills_seen)}–{max(kills_seen)} kills), {args.runs} run(s)",
-        [lost, dups, rate],
-        notes=[f"lease 8 s, per-endpoint limit {PER_ENDPOINT}; lost counted by delivery id"],
+        # (no median without a duplicate answered before a kill)
+        [lost, dups, in_flight, unrecorded, *([before] if before.telepush else []), rate],
+        notes=[
+            f"lease 8 s, per-endpoint limit {PER_ENDPOINT}; lost counted by delivery id",
+            f"a duplicate first received within {IN_FLIGHT_S:g} s after a kill was in flight "
+            "at the kill; one received before it was answered, its outcome not yet committed",
+        ],
     )
 
 
