@@ -90,9 +90,11 @@ class Posts:
 
     def _done(self, number: int, task: asyncio.Task[Any]) -> None:
         self._tasks.pop(number, None)
-        if task.cancelled() or self._gone:  # the parent gave up on it: no answer wanted
+        if task.cancelled():  # the parent gave up on it: no answer wanted
             return
-        exc = task.exception()
+        exc = task.exception()  # (taken even when unanswered: asyncio would log it)
+        if self._gone:
+            return
         self._answer((number, self._poster.failure(exc) if exc is not None else task.result()))
 
 
