@@ -1,13 +1,17 @@
-"""Fixtures: a real local HTTPS server on 127.0.0.1 and a sender that trusts its CA."""
+"""Fixtures: a real local HTTPS server on 127.0.0.1, a sender that trusts its CA, and a
+migrated SQLite store in a temporary file."""
 
 from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from telepush.delivery import Sender
+from telepush.store.secrets import SecretBox
+from telepush.store.sqlite import SQLiteStore
 from tests.support.certs import CertFiles
 from tests.unit.delivery.helpers import HttpsServer, ServerFactory, TokenEndpoint
 
@@ -47,3 +51,13 @@ async def sender(certs: CertFiles) -> AsyncIterator[Sender]:
         ca_bundle=certs.ca_pem, allow_private_networks=True, total_timeout_s=5.0
     ) as s:
         yield s
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """A migrated SQLite store (no customers yet)."""
+    opened = SQLiteStore(tmp_path / "q.db", SecretBox(SecretBox.generate_key()))
+    await opened.open()
+    await opened.migrate()
+    yield opened
+    await opened.close()

@@ -3,28 +3,13 @@ HTTPS; a payload that cannot be read is a failed attempt that sent nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from telepush.delivery import Sender
 from telepush.domain.delivery import ErrorKind, StoredPayload
-from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from telepush.testing import FakeClock, make_payload
 from tests.support.certs import CertFiles
 from tests.support.payloads import claim_stored
 from tests.unit.delivery.helpers import HttpsServer, push
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(tmp_path / "t.db", SecretBox(SecretBox.generate_key()))
-    await opened.open()
-    await opened.migrate()
-    yield opened
-    await opened.close()
 
 
 def reading_sender(certs: CertFiles, payload_file: str | None) -> Sender:

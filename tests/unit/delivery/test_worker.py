@@ -6,7 +6,7 @@ The store is a real SQLite file; the sender is a scripted stand-in (this layer's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,15 +51,6 @@ class ScriptedSender:
             return self.script(req)
         finally:
             self.in_flight -= 1
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "q.db", SecretBox(SecretBox.generate_key()))
-    await s.open()
-    await s.migrate()
-    yield s
-    await s.close()
 
 
 def fast_retry(config: CustomerConfig) -> CustomerConfig:
