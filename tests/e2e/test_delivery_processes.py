@@ -60,7 +60,15 @@ def test_pushes_go_out_through_the_delivery_processes_with_one_token(
 
 
 def open_files(pid: int) -> set[str]:
-    return {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+    """What ``pid``'s open file descriptors point at. A descriptor closed between listing
+    the directory and reading its link is skipped: the process is running."""
+    targets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            targets.add(os.readlink(fd))
+        except FileNotFoundError:
+            continue
+    return targets
 
 
 def test_a_large_trip_is_read_from_the_store_by_the_delivery_process(
@@ -88,8 +96,7 @@ def test_a_large_trip_is_read_from_the_store_by_the_delivery_process(
 
 def sockets(pid: int) -> set[str]:
     """The socket inodes ``pid`` holds open."""
-    fds = Path(f"/proc/{pid}/fd")
-    return {target for fd in fds.iterdir() if (target := os.readlink(fd)).startswith("socket:")}
+    return {target for target in open_files(pid) if target.startswith("socket:")}
 
 
 def test_a_delivery_process_holds_none_of_serve_s_sockets(start_telepush: StartTelepush) -> None:
