@@ -17,7 +17,11 @@ receiver (HTTPS, OAuth2, TLS verified against the test CA):
   ``telepush serve`` drains it, as in scenario 1;
 - Celery: a producer enqueues every ``deliver`` task into Redis, then ``celery worker``
   (prefork) drains them;
-- Dramatiq: the same with ``dramatiq`` (processes × threads).
+- Dramatiq: the same with ``dramatiq`` (processes × threads);
+- and, for reference, scenario 1's baseline: the bare aiohttp client, no queue and no
+  durability, as many in flight as telepush's per-endpoint limit. Every leg's rate is also
+  shown as a share of it, and so is the 5× target: on two cores shared with the receiver,
+  that share is what a comparison of senders comes down to.
 
 The rate is measured at the receiver between the 5th and the 95th percentile of arrivals;
 CPU (user + system, ``/proc/<pid>/stat``) of the sender side — ``telepush serve`` and its
@@ -38,6 +42,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -57,6 +62,7 @@ from bench.procs import (
     Telepush,
     Workspace,
     oauth2_customer,
+    run_bare_client,
     workspace,
 )
 from bench.scaleout import Snapshot, cpu_between, parent_pid, snapshot, tree
@@ -66,6 +72,12 @@ CUSTOMER = "c0"
 PEERS = ("celery", "dramatiq")
 LEGS = ("telepush", *PEERS)
 NAMES = {"telepush": "telepush", "celery": "Celery", "dramatiq": "Dramatiq"}
+# The reference run in every invocation: scenario 1's baseline, the bare aiohttp client
+# (no queue, no durability) sending the same bodies to the same receiver. Every leg's rate
+# is also shown as a share of it: what the comparison with the peers is worth on this
+# machine, where the receiver shares the cores.
+BARE = "bare"
+BARE_NAME = "bare aiohttp client"
 HERE = Path(__file__).resolve().parent
 TASKS = HERE / "peers_tasks"
 WINDOW = (0.05, 0.95)  # share of the backlog arrived when the CPU window opens and closes
@@ -318,6 +330,23 @@ async def peer_leg(s: Setup, peer: str, run: int) -> Leg:
     return leg
 
 
+async def bare_leg(s: Setup) -> float:
+    """The bare client's deliveries/s over the same bodies, in flight as telepush's limit."""
+    await s.receiver.reset(s.http)
+    sent = await asyncio.to_thread(
+        run_bare_client,
+        s.ws,
+        s.receiver,
+        s.pool_path,
+        count=s.count,
+        concurrency=s.args.concurrency,
+    )
+    if sent["ok"] != s.count:
+        raise RuntimeError(f"{BARE_NAME}: {sent}")
+    log = await s.receiver.log(s.http)
+    return sustained_rate(log["times"])
+
+
 # ---- the scenario ---------------------------------------------------------------------------
 
 
@@ -339,6 +368,7 @@ async def measure(args: argparse.Namespace) -> report.Result:
     python, versions = peers_venv() if peers else (None, {})
     venv_s = time.monotonic() - started
     done: dict[str, list[Leg]] = {leg: [] for leg in legs}
+    bare: list[float] = []  # the bare client's deliveries/s, one per run
     with workspace() as ws:
         broker: Broker | None = None
         if peers:
@@ -353,9 +383,18 @@ async def measure(args: argparse.Namespace) -> report.Result:
                 receiver = await Receiver(ws).start(http)
                 s = Setup(ws, http, receiver, broker, python, pool, pool_path, count, args)
                 try:
+                    order = [BARE, *legs]
                     for run in range(args.runs):
                         # Alternate the order, so a drifting neighbour's load favours no leg.
-                        for name in legs if run % 2 == 0 else legs[::-1]:
+                        for name in order if run % 2 == 0 else order[::-1]:
+                            if name == BARE:
+                                bare.append(await bare_leg(s))
+                                print(
+                                    f"{SCENARIO}: run {run + 1}: {BARE_NAME}: "
+                                    f"{bare[-1]:,.0f} deliveries/s",
+                                    flush=True,
+                                )
+                                continue
                             if name == "telepush":
                                 leg = await telepush_leg(s, run)
                             else:
@@ -369,7 +408,27 @@ async def measure(args: argparse.Namespace) -> report.Result:
                 broker.flush()
                 broker.stop()
     size = sum(map(len, pool)) / len(pool)
-    return result(args, done, count, size, versions, broker, venv_s)
+    return result(args, done, bare, count, size, versions, broker, venv_s)
+
+
+def ceiling_shares(done: dict[str, list[Leg]], bare: list[float]) -> list[str]:
+    """Each leg's deliveries/s as a share of the bare client's (medians), and what the
+    5× target asks in those terms."""
+    if not bare:
+        return []
+    ceiling = statistics.median(bare)
+    parts = [
+        f"{NAMES[name]} {statistics.median(leg.rate for leg in legs) / ceiling:.2f}"
+        for name, legs in done.items()
+        if legs
+    ]
+    lines = [f"{BARE_NAME}: {ceiling:,.0f} deliveries/s; share of it: " + ", ".join(parts)]
+    peers = [p for p in PEERS if done.get(p)]
+    if peers:
+        runs = min(len(done[p]) for p in peers)
+        best = statistics.median(max(done[p][i].rate for p in peers) for i in range(runs))
+        lines.append(f"5× the best peer would be {5 * best / ceiling:.2f} of the {BARE_NAME}")
+    return lines
 
 
 def summary(leg: Leg) -> str:
@@ -383,6 +442,7 @@ def summary(leg: Leg) -> str:
 def result(
     args: argparse.Namespace,
     done: dict[str, list[Leg]],
+    bare: list[float],
     count: int,
     size: float,
     versions: dict[str, str],
@@ -422,6 +482,15 @@ def result(
         dups[p].telepush = [float(leg.duplicates) for leg in tp]
         dups[p].baseline = [float(leg.duplicates) for leg in done[p]]
     figures += [*rate.values(), *cpu.values(), *lost.values(), *dups.values()]
+    if tp and bare:
+        ceiling = report.Figure(
+            f"deliveries/s vs the {BARE_NAME} (info)",
+            "/s",
+            baseline_name=f"{BARE_NAME}, {args.concurrency} in flight, no queue, no durability",
+        )
+        ceiling.telepush = [leg.rate for leg in tp]
+        ceiling.baseline = bare
+        figures.append(ceiling)
     if not peers:
         rate_tp = report.Figure("deliveries/s (telepush only)", "/s")
         rate_tp.telepush = [leg.rate for leg in tp]
@@ -440,6 +509,7 @@ def result(
             f"(sender)  delivered {min(leg.delivered for leg in legs):,}/{count:,}  "
             f"lost {total_lost}  duplicates {total_dups} (all runs)  cores busy: {shares}"
         )
+    notes += ceiling_shares(done, bare)
     notes.append(
         f"telepush: serve on SQLite (synchronous=FULL), per-endpoint limit {args.concurrency}, "
         "OAuth2; pre-loaded through the batch API"

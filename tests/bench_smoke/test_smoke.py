@@ -117,5 +117,8 @@ def test_peers_smoke_run_against_celery_and_dramatiq(tmp_path: Path) -> None:
             assert fig["value"] > 0 and fig["baseValue"] > 0 and fig["ratio"] > 0, fig
         lost = figures[f"lost vs {peer}"]
         assert lost["telepush"] == [0] and lost["baseline"] == [0], lost
+    ceiling = figures["deliveries/s vs the bare aiohttp client (info)"]
+    assert ceiling["value"] > 0 and ceiling["baseValue"] > 0 and ceiling["ratio"] > 0, ceiling
+    assert "5× the best peer would be" in done.stdout
     pyproject = (ROOT / "pyproject.toml").read_text().lower()
     assert "celery" not in pyproject and "dramatiq" not in pyproject
