@@ -16,9 +16,9 @@ import pytest
 from telepush.domain.delivery import Attempt, ErrorKind, NewDelivery, Outcome, Status
 from telepush.domain.retention import RetentionPolicy
 from telepush.services import SERVICE_NAMES
-from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from telepush.testing import FakeClock, make_customer_config, make_payload, new_delivery
+from tests.support.stores import migrated_sqlite
 
 # Deliveries can only be queued for a customer that exists.
 pytestmark = pytest.mark.usefixtures("customer")
@@ -42,11 +42,8 @@ def payload(marker: bytes, size: int) -> bytes:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(tmp_path / "telepush.db", SecretBox(SecretBox.generate_key()))
-    await opened.open()
-    await opened.migrate()
-    yield opened
-    await opened.close()
+    async with migrated_sqlite(tmp_path / "telepush.db") as opened:
+        yield opened
 
 
 async def enqueue(store: SQLiteStore, clock: FakeClock, customer: str, body: bytes) -> str:

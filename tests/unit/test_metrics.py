@@ -30,9 +30,8 @@ from telepush.domain.delivery import (
 from telepush.errors import ConfigError
 from telepush.operations import Operations
 from telepush.runtime import start_metrics_server
-from telepush.store.secrets import SecretBox
-from telepush.store.sqlite import SQLiteStore
 from telepush.testing import make_customer_config, make_payload
+from tests.support.stores import migrated_sqlite
 
 T0 = datetime(2025, 1, 30, 7, 0, tzinfo=UTC)
 
@@ -212,11 +211,8 @@ async def test_refresh_every_refreshes_at_once_and_stops() -> None:
 
 @pytest.fixture
 async def ops(tmp_path: Path) -> AsyncIterator[Operations]:
-    store = SQLiteStore(tmp_path / "m.db", SecretBox(SecretBox.generate_key()))
-    await store.open()
-    await store.migrate()
-    yield Operations(store, max_body_bytes=1 << 20)
-    await store.close()
+    async with migrated_sqlite(tmp_path / "m.db") as store:
+        yield Operations(store, max_body_bytes=1 << 20)
 
 
 async def test_operations_count_accepted_documents_not_duplicates(ops: Operations) -> None:

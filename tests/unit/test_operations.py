@@ -13,8 +13,8 @@ from telepush.domain.delivery import Status
 from telepush.domain.ids import new_delivery_ids
 from telepush.errors import InvalidInput, NotFound
 from telepush.operations import Operations
-from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
+from tests.support.stores import migrated_sqlite
 
 URL = "https://acme.example/push/trip"
 TRIP = b'{"itinId": "T-1"}'
@@ -38,11 +38,8 @@ class Clock:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "ops.db", SecretBox(SecretBox.generate_key()))
-    await store.open()
-    await store.migrate()
-    yield store
-    await store.close()
+    async with migrated_sqlite(tmp_path / "ops.db") as opened:
+        yield opened
 
 
 async def test_a_disabled_service_is_refused_right_after_the_put(store: SQLiteStore) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from telepush.delivery import Sender
-from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from tests.support.certs import CertFiles
+from tests.support.stores import migrated_sqlite
 from tests.unit.delivery.helpers import HttpsServer, ServerFactory, TokenEndpoint
 
 
@@ -56,8 +56,5 @@ async def sender(certs: CertFiles) -> AsyncIterator[Sender]:
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     """A migrated SQLite store (no customers yet)."""
-    opened = SQLiteStore(tmp_path / "q.db", SecretBox(SecretBox.generate_key()))
-    await opened.open()
-    await opened.migrate()
-    yield opened
-    await opened.close()
+    async with migrated_sqlite(tmp_path / "q.db") as opened:
+        yield opened

@@ -11,9 +11,9 @@ import pytest
 
 from telepush.delivery.auth import TokenCache, TokenReply
 from telepush.delivery.shared_tokens import SharedTokens
-from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from telepush.testing import make_customer_config
+from tests.support.stores import migrated_sqlite
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -45,12 +45,9 @@ class Endpoint:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "t.db", SecretBox(SecretBox.generate_key()))
-    await s.open()
-    await s.migrate()
-    await s.put_customer("acme", make_customer_config(), T0)
-    yield s
-    await s.close()
+    async with migrated_sqlite(tmp_path / "t.db") as s:
+        await s.put_customer("acme", make_customer_config(), T0)
+        yield s
 
 
 def process(store: SQLiteStore, clocks: Clocks, seed: int) -> TokenCache:

@@ -12,21 +12,18 @@ import pytest
 
 from telepush.domain.delivery import Status
 from telepush.errors import StoreError
-from telepush.store.secrets import SecretBox
 from telepush.store.sqlite import SQLiteStore
 from telepush.store.sqlite_writer import SQLiteWriter
 from telepush.testing import FakeClock, make_customer_config, new_delivery
+from tests.support.stores import migrated_sqlite
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = SQLiteStore(tmp_path / "t.db", SecretBox(SecretBox.generate_key()))
-    await opened.open()
-    await opened.migrate()
-    # deliveries can only be queued for a customer that exists
-    await opened.put_customer("acme", make_customer_config(), FakeClock().now())
-    yield opened
-    await opened.close()
+    async with migrated_sqlite(tmp_path / "t.db") as opened:
+        # deliveries can only be queued for a customer that exists
+        await opened.put_customer("acme", make_customer_config(), FakeClock().now())
+        yield opened
 
 
 @pytest.fixture
