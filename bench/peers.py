@@ -55,17 +55,17 @@ import aiohttp
 from bench import report
 from bench.load import load_batches, put_customer, session, trip_pool, write_pool
 from bench.measure import sustained_rate
-from bench.peers_setup import Broker, find_broker, peers_venv
+from bench.peers_setup import HERE, Broker, find_broker, peers_venv
 from bench.procs import (
     Proc,
     Receiver,
     Telepush,
     Workspace,
     oauth2_customer,
-    run_bare_client,
     workspace,
 )
 from bench.scaleout import Snapshot, cpu_between, parent_pid, snapshot, tree
+from bench.throughput import bare_rate
 
 SCENARIO = "peers"
 CUSTOMER = "c0"
@@ -78,7 +78,6 @@ NAMES = {"telepush": "telepush", "celery": "Celery", "dramatiq": "Dramatiq"}
 # machine, where the receiver shares the cores.
 BARE = "bare"
 BARE_NAME = "bare aiohttp client"
-HERE = Path(__file__).resolve().parent
 TASKS = HERE / "peers_tasks"
 WINDOW = (0.05, 0.95)  # share of the backlog arrived when the CPU window opens and closes
 SETTLE_S = 15.0  # after the count arrived, how long to wait for ids still missing
@@ -332,19 +331,9 @@ async def peer_leg(s: Setup, peer: str, run: int) -> Leg:
 
 async def bare_leg(s: Setup) -> float:
     """The bare client's deliveries/s over the same bodies, in flight as telepush's limit."""
-    await s.receiver.reset(s.http)
-    sent = await asyncio.to_thread(
-        run_bare_client,
-        s.ws,
-        s.receiver,
-        s.pool_path,
-        count=s.count,
-        concurrency=s.args.concurrency,
+    return await bare_rate(
+        s.ws, s.http, s.receiver, s.pool_path, count=s.count, concurrency=s.args.concurrency
     )
-    if sent["ok"] != s.count:
-        raise RuntimeError(f"{BARE_NAME}: {sent}")
-    log = await s.receiver.log(s.http)
-    return sustained_rate(log["times"])
 
 
 # ---- the scenario ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 
 import aiohttp
 
@@ -64,6 +65,27 @@ async def drain(
     return sustained_rate(log["times"]), loaded.rate, lost
 
 
+async def bare_rate(
+    ws: Workspace,
+    http: aiohttp.ClientSession,
+    receiver: Receiver,
+    pool_path: Path,
+    *,
+    count: int,
+    concurrency: int,
+) -> float:
+    """The baseline: the bare client's deliveries/s sending ``count`` bodies of the pool,
+    ``concurrency`` at a time (scenario 2 runs it too, for reference)."""
+    await receiver.reset(http)
+    bare = await asyncio.to_thread(
+        run_bare_client, ws, receiver, pool_path, count=count, concurrency=concurrency
+    )
+    if bare["ok"] != count:
+        raise RuntimeError(f"bare client: {bare}")
+    log = await receiver.log(http)
+    return sustained_rate(log["times"])
+
+
 async def measure(args: argparse.Namespace) -> report.Result:
     count = args.count or (1_000 if args.smoke else 100_000)
     deliveries = report.Figure(
@@ -81,19 +103,11 @@ async def measure(args: argparse.Namespace) -> report.Result:
             receiver = await Receiver(ws).start(http)
             try:
                 for run in range(args.runs):
-                    await receiver.reset(http)
-                    bare = await asyncio.to_thread(
-                        run_bare_client,
-                        ws,
-                        receiver,
-                        pool_path,
-                        count=count,
-                        concurrency=args.concurrency,
+                    deliveries.baseline.append(
+                        await bare_rate(
+                            ws, http, receiver, pool_path, count=count, concurrency=args.concurrency
+                        )
                     )
-                    if bare["ok"] != count:
-                        raise RuntimeError(f"bare client: {bare}")
-                    log = await receiver.log(http)
-                    deliveries.baseline.append(sustained_rate(log["times"]))
                     rate, ingest_rate, lost = await drain(
                         ws, http, receiver, pool, count, run, args.concurrency
                     )
